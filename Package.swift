@@ -1,0 +1,61 @@
+// swift-tools-version: 6.0
+import Foundation
+import PackageDescription
+
+// libtorch comes from the PyPI wheel torch==2.15.0, installed by `scripts/bootstrap` into a cache
+// folder (default ~/.cache/orthocxr/torch-2.15.0, or the folder named by LIBTORCH) that holds torch/
+// and nvidia/. Binaries get an rpath to it, so they run without LD_LIBRARY_PATH.
+let environment = ProcessInfo.processInfo.environment
+let libtorchRoot =
+  environment["LIBTORCH"]
+  ?? "\(environment["HOME"] ?? "/root")/.cache/orthocxr/torch-2.15.0"
+let torchLib = "\(libtorchRoot)/torch/lib"
+let libtorchFound = FileManager.default.fileExists(atPath: "\(torchLib)/libtorch_cpu.so")
+// libtorch_cpu.so needs libcudart and libcupti at load time, even for CPU work.
+let runtimePaths = [torchLib, "\(libtorchRoot)/nvidia/cu13/lib"]
+
+let shimFlags: [String] =
+  libtorchFound
+  ? [
+    "-I\(libtorchRoot)/torch/include",
+    "-I\(libtorchRoot)/torch/include/torch/csrc/api/include",
+    "-D_GLIBCXX_USE_CXX11_ABI=1",
+    "-Wno-deprecated-declarations",
+  ]
+  // Makes the shim stop with a message that names the command to run.
+  : ["-DORTHOCXR_LIBTORCH_MISSING"]
+
+let linkFlags: [String] =
+  ["-L\(torchLib)"] + runtimePaths.flatMap { ["-Xlinker", "-rpath", "-Xlinker", $0] }
+
+let package = Package(
+  name: "OrthoCXR",
+  platforms: [.macOS(.v14)],
+  products: [
+    .library(name: "Engine", targets: ["Engine"]),
+    .library(name: "Models", targets: ["Models"]),
+    .executable(name: "orthocxr", targets: ["orthocxr"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    .target(
+      name: "CTorch",
+      cxxSettings: [.unsafeFlags(shimFlags)],
+      linkerSettings: [
+        .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .unsafeFlags(linkFlags),
+      ]
+    ),
+    .target(name: "Engine", dependencies: ["CTorch"]),
+    .target(name: "Models", dependencies: ["Engine"]),
+    .executableTarget(
+      name: "orthocxr",
+      dependencies: [
+        "Engine", "Models", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .testTarget(name: "EngineTests", dependencies: ["Engine", "Models"]),
+  ],
+  cxxLanguageStandard: .cxx20
+)

@@ -1,0 +1,474 @@
+// The implementation of ctorch.h: argument conversion and exception capture, nothing else.
+#ifdef ORTHOCXR_LIBTORCH_MISSING
+#error "libtorch 2.15.0 was not found. Run `scripts/bootstrap` (or set LIBTORCH to a folder holding torch/ and nvidia/) and build again."
+#endif
+
+#include "ctorch.h"
+
+#include <ATen/autocast_mode.h>
+#include <dlfcn.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace {
+
+thread_local std::string last_error;
+
+at::Tensor &T(ct_tensor t) { return *reinterpret_cast<at::Tensor *>(t); }
+ct_tensor wrap(at::Tensor t) { return reinterpret_cast<ct_tensor>(new at::Tensor(std::move(t))); }
+at::Tensor optional_tensor(ct_tensor t) { return t ? T(t) : at::Tensor(); }
+at::IntArrayRef dims(const int64_t *d, int n) { return at::IntArrayRef(d, static_cast<size_t>(n)); }
+at::ScalarType scalar_type(int dtype) { return static_cast<at::ScalarType>(dtype); }
+at::TensorOptions options(int dtype, int device_type, int device_index) {
+  return at::TensorOptions()
+      .dtype(scalar_type(dtype))
+      .device(at::Device(static_cast<at::DeviceType>(device_type),
+                         static_cast<c10::DeviceIndex>(device_index)));
+}
+at::MemoryFormat memory_format(int format) {
+  switch (format) {
+    case CT_CHANNELS_LAST: return at::MemoryFormat::ChannelsLast;
+    case CT_PRESERVE: return at::MemoryFormat::Preserve;
+    default: return at::MemoryFormat::Contiguous;
+  }
+}
+std::vector<at::Tensor> tensor_list(const ct_tensor *ts, int n) {
+  std::vector<at::Tensor> v;
+  v.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) v.push_back(T(ts[i]));
+  return v;
+}
+
+void flatten_ivalue(const c10::IValue &value, const std::string &prefix, void *context,
+                    ct_named_tensor_visitor visit) {
+  if (value.isTensor()) {
+    visit(context, prefix.c_str(), wrap(value.toTensor()));
+  } else if (value.isGenericDict()) {
+    for (const auto &entry : value.toGenericDict()) {
+      if (!entry.key().isString()) continue;
+      std::string key = entry.key().toStringRef();
+      flatten_ivalue(entry.value(), prefix.empty() ? key : prefix + "." + key, context, visit);
+    }
+  }
+}
+
+}  // namespace
+
+#define PROTECT(...)                      \
+  try {                                   \
+    __VA_ARGS__;                          \
+    return 0;                             \
+  } catch (const c10::Error &e) {         \
+    last_error = e.what_without_backtrace(); \
+    return 1;                             \
+  } catch (const std::exception &e) {     \
+    last_error = e.what();                \
+    return 1;                             \
+  } catch (...) {                         \
+    last_error = "unknown C++ exception"; \
+    return 1;                             \
+  }
+
+#define UNARY(name, expr) \
+  int ct_##name(ct_tensor *out, ct_tensor t) { PROTECT(*out = wrap(expr(T(t)))) }
+#define BINARY(name, expr) \
+  int ct_##name(ct_tensor *out, ct_tensor a, ct_tensor b) { PROTECT(*out = wrap(expr(T(a), T(b)))) }
+#define WITH_SCALAR(name, expr) \
+  int ct_##name(ct_tensor *out, ct_tensor t, double value) { PROTECT(*out = wrap(expr(T(t), value))) }
+
+extern "C" {
+
+// MARK: Errors and runtime
+
+const char *ct_last_error(void) { return last_error.c_str(); }
+const char *ct_version(void) { return TORCH_VERSION; }
+void ct_set_num_threads(int threads) { at::set_num_threads(threads); }
+int ct_get_num_threads(void) { return at::get_num_threads(); }
+void ct_manual_seed(uint64_t seed) { torch::manual_seed(seed); }
+int ct_load_library(const char *path) {
+  if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    const char *message = dlerror();
+    last_error = message ? message : "dlopen failed";
+    return 1;
+  }
+  return 0;
+}
+int ct_cuda_is_available(void) { return torch::cuda::is_available() ? 1 : 0; }
+int ct_cuda_device_count(void) { return static_cast<int>(torch::cuda::device_count()); }
+int ct_cuda_synchronize(int device_index) { PROTECT(torch::cuda::synchronize(device_index)) }
+
+void ct_set_grad_enabled(int enabled) { c10::GradMode::set_enabled(enabled != 0); }
+int ct_is_grad_enabled(void) { return c10::GradMode::is_enabled() ? 1 : 0; }
+
+void ct_autocast_set_enabled(int device_type, int enabled) {
+  at::autocast::set_autocast_enabled(static_cast<at::DeviceType>(device_type), enabled != 0);
+}
+int ct_autocast_is_enabled(int device_type) {
+  return at::autocast::is_autocast_enabled(static_cast<at::DeviceType>(device_type)) ? 1 : 0;
+}
+void ct_autocast_set_dtype(int device_type, int dtype) {
+  at::autocast::set_autocast_dtype(static_cast<at::DeviceType>(device_type), scalar_type(dtype));
+}
+int ct_autocast_get_dtype(int device_type) {
+  return static_cast<int>(at::autocast::get_autocast_dtype(static_cast<at::DeviceType>(device_type)));
+}
+int ct_autocast_increment_nesting(void) { return at::autocast::increment_nesting(); }
+int ct_autocast_decrement_nesting(void) { return at::autocast::decrement_nesting(); }
+void ct_autocast_clear_cache(void) { at::autocast::clear_cache(); }
+
+// MARK: Lifetime and properties
+
+void ct_free(ct_tensor t) { delete reinterpret_cast<at::Tensor *>(t); }
+int ct_shallow_clone(ct_tensor *out, ct_tensor t) { PROTECT(*out = wrap(T(t))) }
+int ct_defined(ct_tensor t) { return T(t).defined() ? 1 : 0; }
+int ct_dim(ct_tensor t) { return static_cast<int>(T(t).dim()); }
+void ct_sizes(ct_tensor t, int64_t *sizes) {
+  auto s = T(t).sizes();
+  std::copy(s.begin(), s.end(), sizes);
+}
+void ct_strides(ct_tensor t, int64_t *strides) {
+  auto s = T(t).strides();
+  std::copy(s.begin(), s.end(), strides);
+}
+int64_t ct_numel(ct_tensor t) { return T(t).numel(); }
+int ct_dtype(ct_tensor t) { return static_cast<int>(T(t).scalar_type()); }
+int ct_device_type(ct_tensor t) { return static_cast<int>(T(t).device().type()); }
+int ct_device_index(ct_tensor t) { return T(t).device().index(); }
+int ct_is_contiguous(ct_tensor t, int format) {
+  return T(t).is_contiguous(memory_format(format)) ? 1 : 0;
+}
+int ct_requires_grad(ct_tensor t) { return T(t).requires_grad() ? 1 : 0; }
+int ct_is_leaf(ct_tensor t) { return T(t).is_leaf() ? 1 : 0; }
+
+// MARK: Creation
+
+int ct_from_blob(ct_tensor *out, const void *data, const int64_t *shape, int ndim, int dtype) {
+  PROTECT(*out = wrap(at::from_blob(const_cast<void *>(data), dims(shape, ndim),
+                                    at::TensorOptions().dtype(scalar_type(dtype)))
+                          .clone()))
+}
+int ct_empty(ct_tensor *out, const int64_t *shape, int ndim, int dtype, int device_type,
+             int device_index) {
+  PROTECT(*out = wrap(at::empty(dims(shape, ndim), options(dtype, device_type, device_index))))
+}
+int ct_full(ct_tensor *out, const int64_t *shape, int ndim, double value, int dtype, int device_type,
+            int device_index) {
+  PROTECT(*out = wrap(at::full(dims(shape, ndim), value, options(dtype, device_type, device_index))))
+}
+int ct_randn(ct_tensor *out, const int64_t *shape, int ndim, int dtype, int device_type,
+             int device_index) {
+  PROTECT(*out = wrap(at::randn(dims(shape, ndim), options(dtype, device_type, device_index))))
+}
+int ct_rand(ct_tensor *out, const int64_t *shape, int ndim, int dtype, int device_type,
+            int device_index) {
+  PROTECT(*out = wrap(at::rand(dims(shape, ndim), options(dtype, device_type, device_index))))
+}
+int ct_randint(ct_tensor *out, int64_t low, int64_t high, const int64_t *shape, int ndim,
+               int device_type, int device_index) {
+  PROTECT(*out = wrap(
+              at::randint(low, high, dims(shape, ndim), options(CT_INT64, device_type, device_index))))
+}
+int ct_randperm(ct_tensor *out, int64_t n) { PROTECT(*out = wrap(at::randperm(n))) }
+int ct_arange(ct_tensor *out, double start, double end, double step, int dtype, int device_type,
+              int device_index) {
+  PROTECT(*out = wrap(at::arange(start, end, step, options(dtype, device_type, device_index))))
+}
+int ct_eye(ct_tensor *out, int64_t n, int dtype, int device_type, int device_index) {
+  PROTECT(*out = wrap(at::eye(n, options(dtype, device_type, device_index))))
+}
+
+// MARK: Host transfer
+
+int ct_copy_to_host(ct_tensor t, void *data, size_t nbytes) {
+  PROTECT({
+    at::Tensor host = T(t).detach().to(at::kCPU).contiguous();
+    size_t size = static_cast<size_t>(host.numel()) * host.element_size();
+    TORCH_CHECK(size == nbytes, "copy to host: the tensor holds ", size, " bytes, the buffer ",
+                nbytes);
+    if (size > 0) std::memcpy(data, host.data_ptr(), size);
+  })
+}
+int ct_item_double(ct_tensor t, double *value) { PROTECT(*value = T(t).item<double>()) }
+int ct_item_int64(ct_tensor t, int64_t *value) { PROTECT(*value = T(t).item<int64_t>()) }
+
+// MARK: Autograd
+
+int ct_set_requires_grad(ct_tensor t, int requires_grad) {
+  PROTECT(T(t).set_requires_grad(requires_grad != 0))
+}
+int ct_backward(ct_tensor t, ct_tensor gradient, int retain_graph, int create_graph) {
+  PROTECT(T(t).backward(optional_tensor(gradient),
+                        retain_graph ? std::optional<bool>(true) : std::nullopt, create_graph != 0))
+}
+int ct_grad(ct_tensor *out, ct_tensor t) {
+  PROTECT({
+    const at::Tensor &g = T(t).grad();
+    *out = g.defined() ? wrap(g) : nullptr;
+  })
+}
+int ct_clear_grad(ct_tensor t) { PROTECT(T(t).mutable_grad().reset()) }
+int ct_retain_grad(ct_tensor t) { PROTECT(T(t).retain_grad()) }
+int ct_detach(ct_tensor *out, ct_tensor t) { PROTECT(*out = wrap(T(t).detach())) }
+int ct_set_data(ct_tensor t, ct_tensor new_data) { PROTECT(T(t).set_data(T(new_data))) }
+int ct_autograd_grad(ct_tensor *out, const ct_tensor *outputs, const ct_tensor *grad_outputs,
+                     int noutputs, const ct_tensor *inputs, int ninputs, int retain_graph,
+                     int create_graph) {
+  PROTECT({
+    std::vector<at::Tensor> gouts =
+        grad_outputs ? tensor_list(grad_outputs, noutputs) : std::vector<at::Tensor>();
+    auto grads = torch::autograd::grad(tensor_list(outputs, noutputs), tensor_list(inputs, ninputs),
+                                       gouts, retain_graph ? std::optional<bool>(true) : std::nullopt,
+                                       create_graph != 0, /*allow_unused=*/true);
+    for (int i = 0; i < ninputs; ++i) out[i] = grads[i].defined() ? wrap(grads[i]) : nullptr;
+  })
+}
+
+// MARK: Element-wise, one operand
+
+UNARY(neg, at::neg)
+UNARY(exp, at::exp)
+UNARY(log, at::log)
+UNARY(sqrt, at::sqrt)
+UNARY(rsqrt, at::rsqrt)
+UNARY(abs, at::abs)
+UNARY(sign, at::sign)
+UNARY(relu, at::relu)
+UNARY(sigmoid, at::sigmoid)
+UNARY(tanh, at::tanh)
+UNARY(floor, at::floor)
+UNARY(logical_not, at::logical_not)
+UNARY(isfinite, at::isfinite)
+WITH_SCALAR(pow_scalar, at::pow)
+int ct_clamp(ct_tensor *out, ct_tensor t, double min, double max) {
+  PROTECT(*out = wrap(at::clamp(T(t), min, max)))
+}
+WITH_SCALAR(clamp_min, at::clamp_min)
+
+// MARK: Element-wise, two operands
+
+BINARY(add, at::add)
+BINARY(sub, at::sub)
+BINARY(mul, at::mul)
+BINARY(div, at::div)
+BINARY(pow, at::pow)
+BINARY(maximum, at::maximum)
+BINARY(minimum, at::minimum)
+BINARY(eq, at::eq)
+BINARY(ne, at::ne)
+BINARY(lt, at::lt)
+BINARY(le, at::le)
+BINARY(gt, at::gt)
+BINARY(ge, at::ge)
+BINARY(logical_and, at::logical_and)
+BINARY(logical_or, at::logical_or)
+BINARY(matmul, at::matmul)
+WITH_SCALAR(add_scalar, at::add)
+WITH_SCALAR(mul_scalar, at::mul)
+WITH_SCALAR(div_scalar, at::div)
+WITH_SCALAR(eq_scalar, at::eq)
+WITH_SCALAR(lt_scalar, at::lt)
+WITH_SCALAR(gt_scalar, at::gt)
+int ct_where(ct_tensor *out, ct_tensor condition, ct_tensor a, ct_tensor b) {
+  PROTECT(*out = wrap(at::where(T(condition), T(a), T(b))))
+}
+int ct_masked_fill(ct_tensor *out, ct_tensor t, ct_tensor mask, double value) {
+  PROTECT(*out = wrap(T(t).masked_fill(T(mask), value)))
+}
+
+// MARK: In place
+
+int ct_add_(ct_tensor t, ct_tensor other, double alpha) { PROTECT(T(t).add_(T(other), alpha)) }
+int ct_add_scalar_(ct_tensor t, double value) { PROTECT(T(t).add_(value)) }
+int ct_mul_(ct_tensor t, ct_tensor other) { PROTECT(T(t).mul_(T(other))) }
+int ct_mul_scalar_(ct_tensor t, double value) { PROTECT(T(t).mul_(value)) }
+int ct_div_(ct_tensor t, ct_tensor other) { PROTECT(T(t).div_(T(other))) }
+int ct_addcmul_(ct_tensor t, ct_tensor a, ct_tensor b, double value) {
+  PROTECT(T(t).addcmul_(T(a), T(b), value))
+}
+int ct_addcdiv_(ct_tensor t, ct_tensor a, ct_tensor b, double value) {
+  PROTECT(T(t).addcdiv_(T(a), T(b), value))
+}
+int ct_lerp_(ct_tensor t, ct_tensor end, double weight) { PROTECT(T(t).lerp_(T(end), weight)) }
+int ct_copy_(ct_tensor t, ct_tensor src) { PROTECT(T(t).copy_(T(src))) }
+int ct_zero_(ct_tensor t) { PROTECT(T(t).zero_()) }
+int ct_fill_(ct_tensor t, double value) { PROTECT(T(t).fill_(value)) }
+int ct_normal_(ct_tensor t, double mean, double std) { PROTECT(T(t).normal_(mean, std)) }
+int ct_uniform_(ct_tensor t, double from, double to) { PROTECT(T(t).uniform_(from, to)) }
+
+// MARK: Shape and layout
+
+int ct_reshape(ct_tensor *out, ct_tensor t, const int64_t *shape, int ndim) {
+  PROTECT(*out = wrap(T(t).reshape(dims(shape, ndim))))
+}
+int ct_permute(ct_tensor *out, ct_tensor t, const int64_t *d, int ndim) {
+  PROTECT(*out = wrap(T(t).permute(dims(d, ndim))))
+}
+int ct_transpose(ct_tensor *out, ct_tensor t, int64_t dim0, int64_t dim1) {
+  PROTECT(*out = wrap(T(t).transpose(dim0, dim1)))
+}
+int ct_expand(ct_tensor *out, ct_tensor t, const int64_t *shape, int ndim) {
+  PROTECT(*out = wrap(T(t).expand(dims(shape, ndim))))
+}
+int ct_contiguous(ct_tensor *out, ct_tensor t, int format) {
+  PROTECT(*out = wrap(T(t).contiguous(memory_format(format))))
+}
+int ct_squeeze(ct_tensor *out, ct_tensor t, int64_t dim) { PROTECT(*out = wrap(T(t).squeeze(dim))) }
+int ct_unsqueeze(ct_tensor *out, ct_tensor t, int64_t dim) {
+  PROTECT(*out = wrap(T(t).unsqueeze(dim)))
+}
+int ct_flatten(ct_tensor *out, ct_tensor t, int64_t start_dim, int64_t end_dim) {
+  PROTECT(*out = wrap(T(t).flatten(start_dim, end_dim)))
+}
+int ct_slice(ct_tensor *out, ct_tensor t, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  PROTECT(*out = wrap(T(t).slice(dim, start, end, step)))
+}
+int ct_select(ct_tensor *out, ct_tensor t, int64_t dim, int64_t index) {
+  PROTECT(*out = wrap(T(t).select(dim, index)))
+}
+int ct_index_select(ct_tensor *out, ct_tensor t, int64_t dim, ct_tensor index) {
+  PROTECT(*out = wrap(T(t).index_select(dim, T(index))))
+}
+int ct_gather(ct_tensor *out, ct_tensor t, int64_t dim, ct_tensor index) {
+  PROTECT(*out = wrap(T(t).gather(dim, T(index))))
+}
+int ct_flip(ct_tensor *out, ct_tensor t, const int64_t *d, int ndim) {
+  PROTECT(*out = wrap(T(t).flip(dims(d, ndim))))
+}
+int ct_cat(ct_tensor *out, const ct_tensor *tensors, int count, int64_t dim) {
+  PROTECT(*out = wrap(at::cat(tensor_list(tensors, count), dim)))
+}
+int ct_stack(ct_tensor *out, const ct_tensor *tensors, int count, int64_t dim) {
+  PROTECT(*out = wrap(at::stack(tensor_list(tensors, count), dim)))
+}
+int ct_one_hot(ct_tensor *out, ct_tensor t, int64_t num_classes) {
+  PROTECT(*out = wrap(at::one_hot(T(t), num_classes)))
+}
+int ct_to_dtype(ct_tensor *out, ct_tensor t, int dtype) {
+  PROTECT(*out = wrap(T(t).to(scalar_type(dtype))))
+}
+int ct_to_device(ct_tensor *out, ct_tensor t, int device_type, int device_index) {
+  PROTECT(*out = wrap(T(t).to(at::Device(static_cast<at::DeviceType>(device_type),
+                                         static_cast<c10::DeviceIndex>(device_index)))))
+}
+int ct_clone(ct_tensor *out, ct_tensor t) { PROTECT(*out = wrap(T(t).clone())) }
+
+// MARK: Reductions
+
+int ct_sum(ct_tensor *out, ct_tensor t) { PROTECT(*out = wrap(T(t).sum())) }
+int ct_sum_dims(ct_tensor *out, ct_tensor t, const int64_t *d, int ndim, int keepdim) {
+  PROTECT(*out = wrap(T(t).sum(dims(d, ndim), keepdim != 0)))
+}
+int ct_mean(ct_tensor *out, ct_tensor t) { PROTECT(*out = wrap(T(t).mean())) }
+int ct_mean_dims(ct_tensor *out, ct_tensor t, const int64_t *d, int ndim, int keepdim) {
+  PROTECT(*out = wrap(T(t).mean(dims(d, ndim), keepdim != 0)))
+}
+int ct_var_dims(ct_tensor *out, ct_tensor t, const int64_t *d, int ndim, int unbiased, int keepdim) {
+  PROTECT(*out = wrap(at::var(T(t), dims(d, ndim), unbiased != 0, keepdim != 0)))
+}
+int ct_max(ct_tensor *out, ct_tensor t) { PROTECT(*out = wrap(T(t).max())) }
+int ct_min(ct_tensor *out, ct_tensor t) { PROTECT(*out = wrap(T(t).min())) }
+int ct_max_dim(ct_tensor *values, ct_tensor *indices, ct_tensor t, int64_t dim, int keepdim) {
+  PROTECT({
+    auto result = T(t).max(dim, keepdim != 0);
+    *values = wrap(std::get<0>(result));
+    *indices = wrap(std::get<1>(result));
+  })
+}
+int ct_min_dim(ct_tensor *values, ct_tensor *indices, ct_tensor t, int64_t dim, int keepdim) {
+  PROTECT({
+    auto result = T(t).min(dim, keepdim != 0);
+    *values = wrap(std::get<0>(result));
+    *indices = wrap(std::get<1>(result));
+  })
+}
+int ct_argmax(ct_tensor *out, ct_tensor t, int64_t dim, int keepdim) {
+  PROTECT(*out = wrap(T(t).argmax(dim, keepdim != 0)))
+}
+int ct_logsumexp(ct_tensor *out, ct_tensor t, const int64_t *d, int ndim, int keepdim) {
+  PROTECT(*out = wrap(at::logsumexp(T(t), dims(d, ndim), keepdim != 0)))
+}
+int ct_norm_dims(ct_tensor *out, ct_tensor t, double p, const int64_t *d, int ndim, int keepdim) {
+  PROTECT(*out = wrap(at::norm(T(t), p, dims(d, ndim), keepdim != 0)))
+}
+int ct_softmax(ct_tensor *out, ct_tensor t, int64_t dim) { PROTECT(*out = wrap(at::softmax(T(t), dim))) }
+int ct_log_softmax(ct_tensor *out, ct_tensor t, int64_t dim) {
+  PROTECT(*out = wrap(at::log_softmax(T(t), dim)))
+}
+
+// MARK: Neural-network functions
+
+int ct_conv2d(ct_tensor *out, ct_tensor input, ct_tensor weight, ct_tensor bias,
+              const int64_t *stride, const int64_t *padding, const int64_t *dilation,
+              int64_t groups) {
+  PROTECT(*out = wrap(at::conv2d(T(input), T(weight), optional_tensor(bias), dims(stride, 2),
+                                 dims(padding, 2), dims(dilation, 2), groups)))
+}
+int ct_batch_norm(ct_tensor *out, ct_tensor input, ct_tensor weight, ct_tensor bias,
+                  ct_tensor running_mean, ct_tensor running_var, int training, double momentum,
+                  double eps) {
+  PROTECT(*out = wrap(at::batch_norm(T(input), optional_tensor(weight), optional_tensor(bias),
+                                     optional_tensor(running_mean), optional_tensor(running_var),
+                                     training != 0, momentum, eps, /*cudnn_enabled=*/true)))
+}
+int ct_linear(ct_tensor *out, ct_tensor input, ct_tensor weight, ct_tensor bias) {
+  PROTECT(*out = wrap(at::linear(T(input), T(weight), optional_tensor(bias))))
+}
+int ct_max_pool2d(ct_tensor *out, ct_tensor input, const int64_t *kernel, const int64_t *stride,
+                  const int64_t *padding, const int64_t *dilation, int ceil_mode) {
+  PROTECT(*out = wrap(at::max_pool2d(T(input), dims(kernel, 2), dims(stride, 2), dims(padding, 2),
+                                     dims(dilation, 2), ceil_mode != 0)))
+}
+int ct_avg_pool2d(ct_tensor *out, ct_tensor input, const int64_t *kernel, const int64_t *stride,
+                  const int64_t *padding, int ceil_mode, int count_include_pad) {
+  PROTECT(*out = wrap(at::avg_pool2d(T(input), dims(kernel, 2), dims(stride, 2), dims(padding, 2),
+                                     ceil_mode != 0, count_include_pad != 0)))
+}
+int ct_adaptive_avg_pool2d(ct_tensor *out, ct_tensor input, const int64_t *output_size) {
+  PROTECT(*out = wrap(at::adaptive_avg_pool2d(T(input), dims(output_size, 2))))
+}
+int ct_dropout(ct_tensor *out, ct_tensor input, double p, int training) {
+  PROTECT(*out = wrap(at::dropout(T(input), p, training != 0)))
+}
+int ct_upsample_bilinear2d(ct_tensor *out, ct_tensor input, const int64_t *output_size,
+                           int align_corners) {
+  PROTECT(*out = wrap(at::upsample_bilinear2d(T(input), dims(output_size, 2), align_corners != 0)))
+}
+int ct_cross_entropy(ct_tensor *out, ct_tensor logits, ct_tensor target, ct_tensor weight,
+                     int reduction, int64_t ignore_index, double label_smoothing) {
+  PROTECT(*out = wrap(at::cross_entropy_loss(T(logits), T(target), optional_tensor(weight),
+                                             reduction, ignore_index, label_smoothing)))
+}
+int ct_mse_loss(ct_tensor *out, ct_tensor input, ct_tensor target, int reduction) {
+  PROTECT(*out = wrap(at::mse_loss(T(input), T(target), reduction)))
+}
+
+// MARK: Serialization
+
+int ct_load_pickled(const char *path, void *context, ct_named_tensor_visitor visit) {
+  PROTECT({
+    std::ifstream file(path, std::ios::binary);
+    TORCH_CHECK(file.good(), "cannot open ", path);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    flatten_ivalue(torch::pickle_load(bytes), "", context, visit);
+  })
+}
+int ct_save_pickled(const char *path, const char *const *names, const ct_tensor *tensors,
+                    int count) {
+  PROTECT({
+    c10::Dict<std::string, at::Tensor> dict;
+    for (int i = 0; i < count; ++i) dict.insert(names[i], T(tensors[i]).detach().to(at::kCPU));
+    std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+    std::ofstream file(path, std::ios::binary);
+    TORCH_CHECK(file.good(), "cannot write ", path);
+    file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    TORCH_CHECK(file.good(), "failed writing ", path);
+  })
+}
+
+}  // extern "C"

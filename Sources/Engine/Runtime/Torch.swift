@@ -1,0 +1,52 @@
+import CTorch
+
+/// An error raised inside libtorch (a shape mismatch, a bad argument, an unreadable file), carrying
+/// libtorch's own message.
+public struct TorchError: Error, CustomStringConvertible, Equatable {
+  public let message: String
+
+  public init(_ message: String) { self.message = message }
+
+  public var description: String { message }
+
+  /// The error of the last failed libtorch call on this thread.
+  static func last() -> TorchError { TorchError(String(cString: ct_last_error())) }
+}
+
+/// Throws the pending libtorch error when a shim call reports failure.
+@inline(__always)
+func check(_ status: Int32) throws {
+  if status != 0 { throw TorchError.last() }
+}
+
+/// Process-wide libtorch settings: threads, seeding, devices.
+public enum Torch {
+  /// The libtorch version the shim was built against, such as "2.15.0".
+  public static var version: String { String(cString: ct_version()) }
+
+  /// The number of threads libtorch uses inside one operation (intra-op parallelism).
+  public static var threadCount: Int {
+    get { Int(ct_get_num_threads()) }
+    set { ct_set_num_threads(Int32(newValue)) }
+  }
+
+  /// Seeds libtorch's generators (CPU and, when loaded, CUDA) so that runs can be repeated.
+  public static func seed(_ seed: UInt64) { ct_manual_seed(seed) }
+
+  /// Whether a CUDA device can be used. The project links only libtorch's CPU library, so CUDA
+  /// becomes available after `loadCUDABackend()` on a machine with a GPU and CUDA's libraries.
+  public static var isCUDAAvailable: Bool { ct_cuda_is_available() != 0 }
+
+  public static var cudaDeviceCount: Int { Int(ct_cuda_device_count()) }
+
+  /// Loads libtorch_cuda.so (from the same folder as libtorch_cpu.so unless a path is given) so that
+  /// CUDA tensors can be made. Throws the loader's message when a library it needs is missing.
+  public static func loadCUDABackend(path: String = "libtorch_cuda.so") throws {
+    try check(ct_load_library(path))
+  }
+
+  /// Waits for the work queued on a CUDA device to finish (for timing).
+  public static func synchronize(_ device: Device) throws {
+    if case .cuda(let index) = device { try check(ct_cuda_synchronize(Int32(index))) }
+  }
+}
