@@ -30,7 +30,7 @@ let linkFlags: [String] =
 
 let package = Package(
   name: "OrthoCXR",
-  platforms: [.macOS(.v14)],
+  platforms: [.macOS(.v15)],
   products: [
     .library(name: "Engine", targets: ["Engine"]),
     .library(name: "Models", targets: ["Models"]),
