@@ -1,0 +1,109 @@
+import Foundation
+
+/// The safetensors format (https://huggingface.co/docs/safetensors): an 8-byte little-endian header
+/// length, a JSON header naming each tensor's dtype, shape and byte range, then the raw bytes.
+/// Written and read here in Swift; the files load in Python with `safetensors.torch.load_file`.
+public enum Safetensors {
+  /// Header sizes beyond this are taken as a corrupt file rather than allocated.
+  static let maximumHeaderSize = 100 * 1024 * 1024
+
+  static let dtypeNames: [DType: String] = [
+    .float64: "F64", .float32: "F32", .float16: "F16", .bfloat16: "BF16", .int64: "I64", .int32: "I32",
+    .int16: "I16", .int8: "I8", .uint8: "U8", .bool: "BOOL",
+  ]
+
+  /// Writes `tensors` (names sorted) and string `metadata`, through a temporary file renamed into
+  /// place, so a crash never leaves a half-written checkpoint under the final name.
+  public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws {
+    var header: [String: Any] = [:]
+    if !metadata.isEmpty { header["__metadata__"] = metadata }
+    var payload: [[UInt8]] = []
+    var offset = 0
+    for name in tensors.keys.sorted() {
+      let tensor = tensors[name]!
+      guard let dtypeName = dtypeNames[tensor.dtype] else {
+        throw CheckpointError(path: path, reason: "\(name) has dtype \(tensor.dtype), which safetensors cannot hold")
+      }
+      let bytes = try tensor.bytes()
+      header[name] = ["dtype": dtypeName, "shape": tensor.shape, "data_offsets": [offset, offset + bytes.count]]
+      payload.append(bytes)
+      offset += bytes.count
+    }
+    var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+    // Pad with spaces so the data starts 8-byte aligned, as the reference implementation does.
+    json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
+    var file = Data(capacity: 8 + json.count + offset)
+    withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
+    file.append(json)
+    for bytes in payload { file.append(contentsOf: bytes) }
+    try writeAtomically(file, to: path)
+  }
+
+  /// Reads every tensor of a safetensors file, checking the header against the file's size.
+  public static func read(from path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    let data: Data
+    do {
+      data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    } catch {
+      throw CheckpointError(path: path, reason: "cannot be read (\(error.localizedDescription))")
+    }
+    guard data.count >= 8 else { throw CheckpointError(path: path, reason: "is too short to be safetensors") }
+    let headerSize = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+    guard headerSize > 0, headerSize <= maximumHeaderSize, 8 + headerSize <= data.count else {
+      throw CheckpointError(path: path, reason: "has a header length (\(headerSize)) that does not fit the file")
+    }
+    guard
+      let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerSize))) as? [String: Any]
+    else { throw CheckpointError(path: path, reason: "has a header that is not a JSON object") }
+    let dataStart = 8 + headerSize
+    var tensors: [String: Tensor] = [:]
+    var metadata: [String: String] = [:]
+    for (name, value) in header {
+      if name == "__metadata__" {
+        metadata = value as? [String: String] ?? [:]
+        continue
+      }
+      guard let entry = value as? [String: Any], let dtypeName = entry["dtype"] as? String,
+        let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+      else { throw CheckpointError(path: path, reason: "has a malformed entry for \(name)") }
+      guard let dtype = dtypeNames.first(where: { $0.value == dtypeName })?.key else {
+        throw CheckpointError(path: path, reason: "\(name) has dtype \(dtypeName), which OrthoCXR does not read")
+      }
+      let (begin, end) = (offsets[0], offsets[1])
+      guard shape.allSatisfy({ $0 >= 0 }), begin >= 0, begin <= end, dataStart + end <= data.count,
+        end - begin == shape.reduce(1, *) * dtype.byteCount
+      else {
+        throw CheckpointError(
+          path: path, reason: "\(name) (\(dtypeName) \(shape)) has byte range \(begin)..<\(end) that does not fit")
+      }
+      tensors[name] = try data[(dataStart + begin)..<(dataStart + end)].withUnsafeBytes {
+        try Tensor.fromBytes($0, shape: shape, dtype: dtype)
+      }
+    }
+    return (tensors, metadata)
+  }
+}
+
+/// A checkpoint that cannot be read, written or applied, naming the file and the reason.
+public struct CheckpointError: Error, CustomStringConvertible {
+  public let path: String
+  public let reason: String
+
+  public var description: String { "\(path) \(reason)" }
+}
+
+/// Writes `data` next to `path` and renames it into place.
+func writeAtomically(_ data: Data, to path: String) throws {
+  let temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+  do {
+    try data.write(to: URL(fileURLWithPath: temporary))
+    if FileManager.default.fileExists(atPath: path) {
+      _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
+    } else {
+      try FileManager.default.moveItem(atPath: temporary, toPath: path)
+    }
+  } catch {
+    try? FileManager.default.removeItem(atPath: temporary)
+    throw CheckpointError(path: path, reason: "cannot be written (\(error.localizedDescription))")
+  }
+}
