@@ -11,6 +11,7 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -37,6 +38,14 @@ at::MemoryFormat memory_format(int format) {
     case CT_PRESERVE: return at::MemoryFormat::Preserve;
     default: return at::MemoryFormat::Contiguous;
   }
+}
+// A Swift number arrives as a double; an integral one becomes an integer scalar, as a Python int
+// literal would, so that in-place updates of integer tensors (num_batches_tracked += 1) work.
+at::Scalar scalar(double value) {
+  if (std::nearbyint(value) == value && std::abs(value) < 9.0e15) {
+    return at::Scalar(static_cast<int64_t>(value));
+  }
+  return at::Scalar(value);
 }
 std::vector<at::Tensor> tensor_list(const ct_tensor *ts, int n) {
   std::vector<at::Tensor> v;
@@ -80,7 +89,7 @@ void flatten_ivalue(const c10::IValue &value, const std::string &prefix, void *c
 #define BINARY(name, expr) \
   int ct_##name(ct_tensor *out, ct_tensor a, ct_tensor b) { PROTECT(*out = wrap(expr(T(a), T(b)))) }
 #define WITH_SCALAR(name, expr) \
-  int ct_##name(ct_tensor *out, ct_tensor t, double value) { PROTECT(*out = wrap(expr(T(t), value))) }
+  int ct_##name(ct_tensor *out, ct_tensor t, double value) { PROTECT(*out = wrap(expr(T(t), scalar(value)))) }
 
 extern "C" {
 
@@ -159,7 +168,7 @@ int ct_empty(ct_tensor *out, const int64_t *shape, int ndim, int dtype, int devi
 }
 int ct_full(ct_tensor *out, const int64_t *shape, int ndim, double value, int dtype, int device_type,
             int device_index) {
-  PROTECT(*out = wrap(at::full(dims(shape, ndim), value, options(dtype, device_type, device_index))))
+  PROTECT(*out = wrap(at::full(dims(shape, ndim), scalar(value), options(dtype, device_type, device_index))))
 }
 int ct_randn(ct_tensor *out, const int64_t *shape, int ndim, int dtype, int device_type,
              int device_index) {
@@ -278,15 +287,15 @@ int ct_where(ct_tensor *out, ct_tensor condition, ct_tensor a, ct_tensor b) {
   PROTECT(*out = wrap(at::where(T(condition), T(a), T(b))))
 }
 int ct_masked_fill(ct_tensor *out, ct_tensor t, ct_tensor mask, double value) {
-  PROTECT(*out = wrap(T(t).masked_fill(T(mask), value)))
+  PROTECT(*out = wrap(T(t).masked_fill(T(mask), scalar(value))))
 }
 
 // MARK: In place
 
 int ct_add_(ct_tensor t, ct_tensor other, double alpha) { PROTECT(T(t).add_(T(other), alpha)) }
-int ct_add_scalar_(ct_tensor t, double value) { PROTECT(T(t).add_(value)) }
+int ct_add_scalar_(ct_tensor t, double value) { PROTECT(T(t).add_(scalar(value))) }
 int ct_mul_(ct_tensor t, ct_tensor other) { PROTECT(T(t).mul_(T(other))) }
-int ct_mul_scalar_(ct_tensor t, double value) { PROTECT(T(t).mul_(value)) }
+int ct_mul_scalar_(ct_tensor t, double value) { PROTECT(T(t).mul_(scalar(value))) }
 int ct_div_(ct_tensor t, ct_tensor other) { PROTECT(T(t).div_(T(other))) }
 int ct_addcmul_(ct_tensor t, ct_tensor a, ct_tensor b, double value) {
   PROTECT(T(t).addcmul_(T(a), T(b), value))
@@ -297,7 +306,7 @@ int ct_addcdiv_(ct_tensor t, ct_tensor a, ct_tensor b, double value) {
 int ct_lerp_(ct_tensor t, ct_tensor end, double weight) { PROTECT(T(t).lerp_(T(end), weight)) }
 int ct_copy_(ct_tensor t, ct_tensor src) { PROTECT(T(t).copy_(T(src))) }
 int ct_zero_(ct_tensor t) { PROTECT(T(t).zero_()) }
-int ct_fill_(ct_tensor t, double value) { PROTECT(T(t).fill_(value)) }
+int ct_fill_(ct_tensor t, double value) { PROTECT(T(t).fill_(scalar(value))) }
 int ct_normal_(ct_tensor t, double mean, double std) { PROTECT(T(t).normal_(mean, std)) }
 int ct_uniform_(ct_tensor t, double from, double to) { PROTECT(T(t).uniform_(from, to)) }
 

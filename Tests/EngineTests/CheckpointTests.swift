@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+
+@testable import Engine
+@testable import Models
+
+/// A fresh folder under the system's temporary directory, removed by the caller.
+func temporaryFolder() throws -> String {
+  let path = NSTemporaryDirectory() + "orthocxr-tests-" + UUID().uuidString
+  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  return path
+}
+
+@Suite struct CheckpointTests {
+  @Test func safetensorsRoundTripIsBitIdentical() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let tensors: [String: Tensor] = [
+      "a.float": try Tensor.randn([3, 4]),
+      "b.bf16": try Tensor.randn([5]).to(.bfloat16),
+      "c.long": try Tensor([1, -2, 3] as [Int64]),
+      "d.bool": try Tensor([true, false, true]),
+      "e.byte": try Tensor([0, 255] as [UInt8]),
+      "f.scalar": try Tensor([Int64(7)], shape: []),
+      "g.double": try Tensor.randn([2, 2], dtype: .float64),
+    ]
+    let path = folder + "/model.safetensors"
+    try Safetensors.write(tensors, metadata: ["format": "pt", "model": "test"], to: path)
+    let (loaded, metadata) = try Safetensors.read(from: path)
+    #expect(metadata == ["format": "pt", "model": "test"])
+    #expect(Set(loaded.keys) == Set(tensors.keys))
+    for (name, tensor) in tensors {
+      let copy = try #require(loaded[name])
+      #expect(copy.dtype == tensor.dtype, "\(name)")
+      #expect(copy.shape == tensor.shape, "\(name)")
+      #expect(try copy.bytes() == tensor.bytes(), "\(name) is bit-identical")
+    }
+    // The data section starts 8-byte aligned, as the reference writer leaves it.
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+    let headerSize = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+    #expect(headerSize % 8 == 0)
+  }
+
+  @Test func modelSaveThenLoadGivesTheSameOutputs() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    Torch.seed(1)
+    let original = try ResNet(.resnet18, classCount: 3, inputChannels: 1)
+    original.eval()
+    let path = folder + "/resnet18.safetensors"
+    try original.save(to: path)
+    Torch.seed(2)
+    let restored = try ResNet(.resnet18, classCount: 3, inputChannels: 1)
+    restored.eval()
+    let report = try restored.load(from: path)
+    #expect(report.isComplete)
+    for (name, tensor) in original.stateDict() {
+      #expect(try restored.stateDict()[name]!.bytes() == tensor.bytes(), "\(name)")
+    }
+    let input = try Tensor.randn([1, 1, 32, 32])
+    #expect(try noGrad { try restored(input).toArray(Float.self) == original(input).toArray(Float.self) })
+  }
+
+  @Test func wrongShapeThrowsNamingTheTensor() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let path = folder + "/three-classes.safetensors"
+    try ResNet(.resnet18, classCount: 3, inputChannels: 1).save(to: path)
+    let twoClasses = try ResNet(.resnet18, classCount: 2, inputChannels: 1)
+    let error = #expect(throws: CheckpointError.self) { try twoClasses.load(from: path, strict: false) }
+    #expect(error?.description.contains("fc.weight") == true)
+    #expect(error?.description.contains("[3, 512]") == true)
+    #expect(error?.description.contains("[2, 512]") == true)
+    #expect(error?.description.contains(path) == true)
+  }
+
+  @Test func strictLoadingRejectsMissingAndUnexpectedKeysNonStrictReportsThem() throws {
+    let model = Sequential(try Linear(2, 2), ReLU())
+    var state = model.stateDict()
+    state["0.bias"] = nil
+    state["extra.weight"] = try Tensor.zeros([1])
+    let error = #expect(throws: TorchError.self) { try model.loadStateDict(state, strict: true) }
+    #expect(error?.message.contains("missing 0.bias") == true)
+    #expect(error?.message.contains("unexpected extra.weight") == true)
+    let newWeight = try Tensor.ones([2, 2])
+    state["0.weight"] = newWeight
+    let report = try model.loadStateDict(state, strict: false)
+    #expect(report == LoadReport(missingKeys: ["0.bias"], unexpectedKeys: ["extra.weight"]))
+    #expect(try (model.module(at: "0") as! Linear).weight.toArray(Float.self) == [1, 1, 1, 1])
+  }
+
+  @Test func pickledStateDictsRoundTripThroughLibtorch() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let model = try Linear(3, 2)
+    let path = folder + "/linear.pth"
+    try model.save(to: path)
+    let loaded = try Checkpoint.read(from: path)
+    #expect(Set(loaded.keys) == ["weight", "bias"])
+    #expect(try loaded["weight"]!.bytes() == model.weight.bytes())
+  }
+
+  @Test func wrappersAroundStateDictsAreRemoved() throws {
+    let tensor = try Tensor.zeros([1])
+    let wrapped = ["state_dict.module.fc.weight": tensor, "state_dict.module.fc.bias": tensor]
+    #expect(Set(Checkpoint.unwrapped(wrapped).keys) == ["fc.weight", "fc.bias"])
+    let plain = ["fc.weight": tensor, "conv1.weight": tensor]
+    #expect(Set(Checkpoint.unwrapped(plain).keys) == Set(plain.keys))
+  }
+
+  @Test func corruptFilesGiveErrorsThatNameThem() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let cases: [(String, [UInt8])] = [
+      ("empty", []),
+      ("short", [1, 2, 3]),
+      ("huge-header", [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F] + Array("{}".utf8)),
+      ("not-json", [4, 0, 0, 0, 0, 0, 0, 0] + Array("abcd".utf8)),
+      ("bad-range", [UInt8](headerFile(#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, dataBytes: 8))),
+      ("bad-dtype", [UInt8](headerFile(#"{"w":{"dtype":"Q9","shape":[1],"data_offsets":[0,4]}}"#, dataBytes: 4))),
+    ]
+    for (name, bytes) in cases {
+      let path = "\(folder)/\(name).safetensors"
+      try Data(bytes).write(to: URL(fileURLWithPath: path))
+      let error = #expect(throws: CheckpointError.self, "\(name)") { try Checkpoint.read(from: path) }
+      #expect(error?.path == path)
+    }
+    let garbage = "\(folder)/garbage.pth"
+    try Data("not a zip".utf8).write(to: URL(fileURLWithPath: garbage))
+    #expect(throws: CheckpointError.self) { try Checkpoint.read(from: garbage) }
+    #expect(throws: CheckpointError.self) { try Checkpoint.read(from: "\(folder)/absent.safetensors") }
+  }
+
+  private func headerFile(_ json: String, dataBytes: Int) -> Data {
+    var data = Data()
+    withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+    data.append(contentsOf: Array(json.utf8))
+    data.append(contentsOf: [UInt8](repeating: 0, count: dataBytes))
+    return data
+  }
+}
