@@ -55,7 +55,7 @@ let package = Package(
         "Engine", "Models", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
-    .testTarget(name: "EngineTests", dependencies: ["Engine", "Models"]),
+    .testTarget(name: "EngineTests", dependencies: ["Engine", "Models"], exclude: ["Fixtures"]),
   ],
   cxxLanguageStandard: .cxx20
 )

@@ -13,7 +13,6 @@
 
 #include <cmath>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -52,19 +51,6 @@ std::vector<at::Tensor> tensor_list(const ct_tensor *ts, int n) {
   v.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) v.push_back(T(ts[i]));
   return v;
-}
-
-void flatten_ivalue(const c10::IValue &value, const std::string &prefix, void *context,
-                    ct_named_tensor_visitor visit) {
-  if (value.isTensor()) {
-    visit(context, prefix.c_str(), wrap(value.toTensor()));
-  } else if (value.isGenericDict()) {
-    for (const auto &entry : value.toGenericDict()) {
-      if (!entry.key().isString()) continue;
-      std::string key = entry.key().toStringRef();
-      flatten_ivalue(entry.value(), prefix.empty() ? key : prefix + "." + key, context, visit);
-    }
-  }
 }
 
 }  // namespace
@@ -293,6 +279,7 @@ int ct_masked_fill(ct_tensor *out, ct_tensor t, ct_tensor mask, double value) {
 // MARK: In place
 
 int ct_add_(ct_tensor t, ct_tensor other, double alpha) { PROTECT(T(t).add_(T(other), alpha)) }
+int ct_relu_(ct_tensor t) { PROTECT(at::relu_(T(t))) }
 int ct_add_scalar_(ct_tensor t, double value) { PROTECT(T(t).add_(scalar(value))) }
 int ct_mul_(ct_tensor t, ct_tensor other) { PROTECT(T(t).mul_(T(other))) }
 int ct_mul_scalar_(ct_tensor t, double value) { PROTECT(T(t).mul_(scalar(value))) }
@@ -348,6 +335,10 @@ int ct_gather(ct_tensor *out, ct_tensor t, int64_t dim, ct_tensor index) {
 }
 int ct_flip(ct_tensor *out, ct_tensor t, const int64_t *d, int ndim) {
   PROTECT(*out = wrap(T(t).flip(dims(d, ndim))))
+}
+int ct_as_strided(ct_tensor *out, ct_tensor t, const int64_t *size, const int64_t *stride, int ndim,
+                  int64_t storage_offset) {
+  PROTECT(*out = wrap(T(t).as_strided(dims(size, ndim), dims(stride, ndim), storage_offset)))
 }
 int ct_cat(ct_tensor *out, const ct_tensor *tensors, int count, int64_t dim) {
   PROTECT(*out = wrap(at::cat(tensor_list(tensors, count), dim)))
@@ -459,14 +450,6 @@ int ct_mse_loss(ct_tensor *out, ct_tensor input, ct_tensor target, int reduction
 
 // MARK: Serialization
 
-int ct_load_pickled(const char *path, void *context, ct_named_tensor_visitor visit) {
-  PROTECT({
-    std::ifstream file(path, std::ios::binary);
-    TORCH_CHECK(file.good(), "cannot open ", path);
-    std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    flatten_ivalue(torch::pickle_load(bytes), "", context, visit);
-  })
-}
 int ct_save_pickled(const char *path, const char *const *names, const ct_tensor *tensors,
                     int count) {
   PROTECT({

@@ -22,7 +22,7 @@ public final class DenseNet: ImageClassifier {
     var layers: [(name: String, module: any Module)] = [
       ("conv0", try Conv2d(inputChannels, configuration.initialFeatures, kernelSize: 7, stride: 2, padding: 3, bias: false)),
       ("norm0", try BatchNorm2d(configuration.initialFeatures)),
-      ("relu0", ReLU()),
+      ("relu0", ReLU(inPlace: true)),
       ("pool0", MaxPool2d(kernelSize: 3, stride: 2, padding: 1)),
     ]
     var channels = configuration.initialFeatures
@@ -61,10 +61,10 @@ public final class DenseNet: ImageClassifier {
 /// BN-ReLU-1x1 conv-BN-ReLU-3x3 conv, producing `growthRate` new channels from all earlier ones.
 public final class DenseLayer: Module {
   public let norm1: BatchNorm2d
-  public let relu1 = ReLU()
+  public let relu1 = ReLU(inPlace: true)
   public let conv1: Conv2d
   public let norm2: BatchNorm2d
-  public let relu2 = ReLU()
+  public let relu2 = ReLU(inPlace: true)
   public let conv2: Conv2d
 
   init(inChannels: Int, growthRate: Int, bottleneckSize: Int) throws {
@@ -105,7 +105,7 @@ public final class DenseBlock: Module {
 /// BN-ReLU-1x1 conv-2x2 average pool between dense blocks, halving channels and resolution.
 public final class Transition: Module {
   public let norm: BatchNorm2d
-  public let relu = ReLU()
+  public let relu = ReLU(inPlace: true)
   public let conv: Conv2d
   public let pool = AvgPool2d(kernelSize: 2, stride: 2)
 

@@ -16,7 +16,7 @@ public final class ResNet: ImageClassifier {
 
   public let conv1: Conv2d
   public let bn1: BatchNorm2d
-  public let relu = ReLU()
+  public let relu = ReLU(inPlace: true)
   public let maxpool = MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
   public let layer1: Sequential
   public let layer2: Sequential
@@ -76,7 +76,7 @@ func shortcutProjection(inChannels: Int, outChannels: Int, stride: Int) throws -
 public final class BasicBlock: Module {
   public let conv1: Conv2d
   public let bn1: BatchNorm2d
-  public let relu = ReLU()
+  public let relu = ReLU(inPlace: true)
   public let conv2: Conv2d
   public let bn2: BatchNorm2d
   public let downsample: Sequential?
@@ -91,8 +91,9 @@ public final class BasicBlock: Module {
 
   public func forward(_ input: Tensor) throws -> Tensor {
     let out = try bn2(conv2(relu(bn1(conv1(input)))))
-    let shortcut = try downsample?(input) ?? input
-    return try relu(out + shortcut)
+    // In place, as torchvision: `out` is this block's own tensor, so nothing else reads it.
+    try out.add_(downsample?(input) ?? input)
+    return try relu(out)
   }
 }
 
@@ -104,7 +105,7 @@ public final class Bottleneck: Module {
   public let bn2: BatchNorm2d
   public let conv3: Conv2d
   public let bn3: BatchNorm2d
-  public let relu = ReLU()
+  public let relu = ReLU(inPlace: true)
   public let downsample: Sequential?
 
   public init(inChannels: Int, width: Int, stride: Int) throws {
@@ -121,7 +122,8 @@ public final class Bottleneck: Module {
     var out = try relu(bn1(conv1(input)))
     out = try relu(bn2(conv2(out)))
     out = try bn3(conv3(out))
-    let shortcut = try downsample?(input) ?? input
-    return try relu(out + shortcut)
+    // In place, as torchvision: `out` is this block's own tensor, so nothing else reads it.
+    try out.add_(downsample?(input) ?? input)
+    return try relu(out)
   }
 }

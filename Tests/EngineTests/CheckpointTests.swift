@@ -55,7 +55,8 @@ func temporaryFolder() throws -> String {
     let report = try restored.load(from: path)
     #expect(report.isComplete)
     for (name, tensor) in original.stateDict() {
-      #expect(try restored.stateDict()[name]!.bytes() == tensor.bytes(), "\(name)")
+      let copy = try #require(restored.stateDict()[name], "\(name)")
+      #expect(try copy.bytes() == tensor.bytes(), "\(name)")
     }
     let input = try Tensor.randn([1, 1, 32, 32])
     #expect(try noGrad { try restored(input).toArray(Float.self) == original(input).toArray(Float.self) })
@@ -97,7 +98,7 @@ func temporaryFolder() throws -> String {
     try model.save(to: path)
     let loaded = try Checkpoint.read(from: path)
     #expect(Set(loaded.keys) == ["weight", "bias"])
-    #expect(try loaded["weight"]!.bytes() == model.weight.bytes())
+    #expect(try #require(loaded["weight"]).bytes() == model.weight.bytes())
   }
 
   @Test func wrappersAroundStateDictsAreRemoved() throws {

@@ -180,6 +180,7 @@ int ct_matmul(ct_tensor *out, ct_tensor a, ct_tensor b);
 // MARK: In place (no new tensor; used by optimizers under no-grad)
 
 int ct_add_(ct_tensor t, ct_tensor other, double alpha);
+int ct_relu_(ct_tensor t);
 int ct_add_scalar_(ct_tensor t, double value);
 int ct_mul_(ct_tensor t, ct_tensor other);
 int ct_mul_scalar_(ct_tensor t, double value);
@@ -208,6 +209,8 @@ int ct_select(ct_tensor *out, ct_tensor t, int64_t dim, int64_t index);
 int ct_index_select(ct_tensor *out, ct_tensor t, int64_t dim, ct_tensor index);
 int ct_gather(ct_tensor *out, ct_tensor t, int64_t dim, ct_tensor index);
 int ct_flip(ct_tensor *out, ct_tensor t, const int64_t *dims, int ndim);
+int ct_as_strided(ct_tensor *out, ct_tensor t, const int64_t *size, const int64_t *stride, int ndim,
+                  int64_t storage_offset);
 int ct_cat(ct_tensor *out, const ct_tensor *tensors, int count, int64_t dim);
 int ct_stack(ct_tensor *out, const ct_tensor *tensors, int count, int64_t dim);
 int ct_one_hot(ct_tensor *out, ct_tensor t, int64_t num_classes);
@@ -260,12 +263,6 @@ int ct_mse_loss(ct_tensor *out, ct_tensor input, ct_tensor target, int reduction
 
 // MARK: Serialization
 
-/// Receives one entry of a loaded state dict; the tensor handle belongs to the receiver.
-typedef void (*ct_named_tensor_visitor)(void *context, const char *name, ct_tensor tensor);
-/// Reads a file written by Python's torch.save (zip format) and calls `visit` for every tensor in it.
-/// Nested dictionaries are flattened with dotted names ("state_dict.conv1.weight"); values that are
-/// not tensors are skipped.
-int ct_load_pickled(const char *path, void *context, ct_named_tensor_visitor visit);
 /// Writes a {name: tensor} dictionary that Python's torch.load reads.
 int ct_save_pickled(const char *path, const char *const *names, const ct_tensor *tensors,
                     int count);

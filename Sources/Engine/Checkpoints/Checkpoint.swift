@@ -23,19 +23,20 @@ public enum Checkpoint {
     }
   }
 
-  /// Reads a file written by Python's `torch.save` through libtorch's unpickler. Nested dictionaries
-  /// come out with dotted names; values that are not tensors are left out.
+  /// Reads a file written by Python's `torch.save` (see `TorchPickle`). Nested dictionaries come out
+  /// with dotted names; values that are not tensors are left out.
   public static func readPickled(from path: String) throws -> [String: Tensor] {
-    final class Collector { var tensors: [String: Tensor] = [:] }
-    let collector = Collector()
-    let status = withExtendedLifetime(collector) {
-      ct_load_pickled(path, Unmanaged.passUnretained(collector).toOpaque()) { context, name, tensor in
-        let collector = Unmanaged<Collector>.fromOpaque(context!).takeUnretainedValue()
-        collector.tensors[String(cString: name!)] = Tensor(adopting: tensor!)
-      }
+    let data: Data
+    do {
+      data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    } catch {
+      throw CheckpointError(path: path, reason: "cannot be read (\(error.localizedDescription))")
     }
-    guard status == 0 else { throw CheckpointError(path: path, reason: "cannot be read by torch's unpickler: \(TorchError.last())") }
-    return collector.tensors
+    do {
+      return try TorchPickle.readTensors(from: data)
+    } catch let error as TorchPickle.PickleError {
+      throw CheckpointError(path: path, reason: "cannot be loaded: \(error.description)")
+    }
   }
 
   /// Writes a {name: tensor} dictionary that Python's `torch.load` reads.

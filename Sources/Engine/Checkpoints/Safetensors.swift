@@ -92,18 +92,18 @@ public struct CheckpointError: Error, CustomStringConvertible {
   public var description: String { "\(path) \(reason)" }
 }
 
-/// Writes `data` next to `path` and renames it into place.
+/// Writes `data` next to `path` and renames it into place (rename(2) replaces atomically).
 func writeAtomically(_ data: Data, to path: String) throws {
   let temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
   do {
     try data.write(to: URL(fileURLWithPath: temporary))
-    if FileManager.default.fileExists(atPath: path) {
-      _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
-    } else {
-      try FileManager.default.moveItem(atPath: temporary, toPath: path)
-    }
   } catch {
     try? FileManager.default.removeItem(atPath: temporary)
     throw CheckpointError(path: path, reason: "cannot be written (\(error.localizedDescription))")
+  }
+  guard rename(temporary, path) == 0 else {
+    let reason = String(cString: strerror(errno))
+    try? FileManager.default.removeItem(atPath: temporary)
+    throw CheckpointError(path: path, reason: "cannot be written (\(reason))")
   }
 }

@@ -79,9 +79,18 @@ public final class Linear: Module {
   }
 }
 
+/// max(x, 0). With `inPlace`, the input itself is overwritten and returned, as torchvision's models
+/// do after batch norm: use it only where nothing else reads the input afterwards.
 public final class ReLU: Module {
-  public init() {}
-  public func forward(_ input: Tensor) throws -> Tensor { try input.relu() }
+  public let inPlace: Bool
+
+  public init(inPlace: Bool = false) { self.inPlace = inPlace }
+
+  public func forward(_ input: Tensor) throws -> Tensor {
+    guard inPlace else { return try input.relu() }
+    try input.relu_()
+    return input
+  }
 }
 
 public final class MaxPool2d: Module {

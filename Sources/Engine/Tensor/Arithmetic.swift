@@ -107,6 +107,9 @@ extension Tensor {
   /// self += alpha * other
   public func add_(_ other: Tensor, alpha: Double = 1) throws { try check(ct_add_(handle, other.handle, alpha)) }
   public func add_(_ value: Double) throws { try check(ct_add_scalar_(handle, value)) }
+  /// Replaces negative values by zero in place. Allowed on activations inside autograd (not on
+  /// leaves); saves a full-size allocation per call, as torchvision's ReLU(inplace=True) does.
+  public func relu_() throws { try check(ct_relu_(handle)) }
   public func mul_(_ other: Tensor) throws { try check(ct_mul_(handle, other.handle)) }
   public func mul_(_ value: Double) throws { try check(ct_mul_scalar_(handle, value)) }
   public func div_(_ other: Tensor) throws { try check(ct_div_(handle, other.handle)) }

@@ -71,6 +71,18 @@ extension Tensor {
     try Tensor.make { ct_gather($0, handle, Int64(dim), indices.handle) }
   }
 
+  /// A view of this tensor's storage with explicit sizes, strides and offset (torch.as_strided).
+  public func strided(shape: [Int], strides: [Int], offset: Int = 0) throws -> Tensor {
+    guard shape.count == strides.count else {
+      throw TorchError("as_strided: \(shape.count) sizes but \(strides.count) strides")
+    }
+    return try withInt64s(shape) { size, count in
+      try withInt64s(strides) { stride, _ in
+        try Tensor.make { ct_as_strided($0, handle, size, stride, count, Int64(offset)) }
+      }
+    }
+  }
+
   public func flipped(dims: [Int]) throws -> Tensor {
     try withInt64s(dims) { d, count in try Tensor.make { ct_flip($0, handle, d, count) } }
   }

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Models
+
+/// Measures training and inference throughput of a model on random inputs: the engine's benchmark.
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Measure training and inference images per second (use a release build).",
+    discussion: """
+      Times full training steps (forward, cross-entropy, backward, SGD with momentum) and inference
+      forward passes under no-grad, on random images, after warm-up steps that are not counted.
+      `--precision both` measures float32 and then bfloat16 autocast with channels-last weights and
+      inputs. Compare with scripts/bench_pytorch.py, which runs the same steps in PyTorch.
+      """
+  )
+
+  enum Precision: String, ExpressibleByArgument, CaseIterable {
+    case fp32, bf16, both
+  }
+
+  @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var model: Architecture = .resnet18
+
+  @Option(help: "Images per batch.")
+  var batchSize = 32
+
+  @Option(help: "Image height and width in pixels.")
+  var imageSize = 224
+
+  @Option(help: "Input channels (3 to compare with torchvision's ImageNet models, 1 for greyscale).")
+  var channels = 3
+
+  @Option(help: "Number of classes of the classifier.")
+  var classes = 3
+
+  @Option(help: "libtorch threads.")
+  var threads = 2
+
+  @Option(help: "Timed steps per measurement.")
+  var steps = 5
+
+  @Option(help: "Untimed warm-up steps before each measurement.")
+  var warmup = 2
+
+  @Option(help: "fp32, bf16 (autocast + channels-last) or both.")
+  var precision: Precision = .both
+
+  @Flag(help: "Measure training only.")
+  var trainingOnly = false
+
+  @Flag(help: "Measure inference only.")
+  var inferenceOnly = false
+
+  func validate() throws {
+    guard batchSize > 0, imageSize >= 32, steps > 0, warmup >= 0, threads > 0, channels > 0, classes > 1 else {
+      throw ValidationError(
+        "--batch-size, --steps and --threads must be positive, --image-size at least 32, --classes at least 2")
+    }
+    guard !(trainingOnly && inferenceOnly) else {
+      throw ValidationError("--training-only and --inference-only exclude each other")
+    }
+  }
+
+  func run() throws {
+    Torch.threadCount = threads
+    Torch.seed(0)
+    #if DEBUG
+      print("warning: this is a debug build; build with -c release for meaningful numbers")
+    #endif
+    print(
+      "\(model.rawValue), \(imageSize)x\(imageSize), \(channels) channel(s), batch \(batchSize), \(threads) threads, libtorch \(Torch.version)"
+    )
+    let precisions: [Precision] = precision == .both ? [.fp32, .bf16] : [precision]
+    for precision in precisions {
+      let mixed = precision == .bf16
+      let label = mixed ? "bf16 autocast + channels-last" : "fp32"
+      let network = try model.make(classCount: classes, inputChannels: channels)
+      let format: MemoryFormat = mixed ? .channelsLast : .contiguous
+      try network.setMemoryFormat(format)
+      let images = try Tensor.randn([batchSize, channels, imageSize, imageSize]).contiguous(format)
+      let labels = try Tensor.randint(0..<classes, shape: [batchSize])
+
+      if !inferenceOnly {
+        network.train()
+        let optimizer = try SGD(parameters: network.parameters(), learningRate: 0.01, momentum: 0.9)
+        let rate = try measure("train  \(label)") {
+          try optimizer.clearGradients()
+          let loss = try Autocast.run(if: mixed) {
+            try Functional.crossEntropy(logits: network(images), targets: labels)
+          }
+          try loss.backward()
+          try optimizer.step()
+        }
+        print(String(format: "train      %-32@ %8.1f images/s", label as NSString, rate))
+      }
+      if !trainingOnly {
+        network.eval()
+        let rate = try measure("infer  \(label)") {
+          _ = try noGrad { try Autocast.run(if: mixed) { try network(images) } }
+        }
+        print(String(format: "inference  %-32@ %8.1f images/s", label as NSString, rate))
+      }
+    }
+  }
+
+  /// Images per second over `steps` timed calls of `step`, after `warmup` untimed ones.
+  private func measure(_ label: String, _ step: () throws -> Void) throws -> Double {
+    for index in 0..<warmup {
+      try step()
+      progress("\(label): warm-up \(index + 1)/\(warmup)")
+    }
+    let clock = ContinuousClock()
+    let start = clock.now
+    for index in 0..<steps {
+      try step()
+      progress("\(label): step \(index + 1)/\(steps)")
+    }
+    let elapsed = clock.now - start
+    progress(nil)
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    return Double(steps * batchSize) / seconds
+  }
+}
+
+extension Architecture: ExpressibleByArgument {}
+
+/// Writes a one-line progress message to standard error on a terminal, or clears it (nil).
+func progress(_ message: String?) {
+  guard isatty(STDERR_FILENO) != 0 else { return }
+  let line = message.map { "\r\u{1B}[2K\($0)" } ?? "\r\u{1B}[2K"
+  FileHandle.standardError.write(Data(line.utf8))
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+import Engine
+
+@main
+struct OrthoCXR: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "orthocxr",
+    abstract: "Train, evaluate, calibrate and explain chest X-ray classifiers with the Orthogonal Spheres loss.",
+    discussion: """
+      OrthoCXR runs on libtorch \(Torch.version) (CPU here; CUDA where a GPU and libtorch_cuda exist).
+      Run `orthocxr help <subcommand>` for the options of each subcommand.
+      """,
+    subcommands: [DemoCommand.self, BenchCommand.self, CheckpointCommand.self]
+  )
+}
