@@ -20,7 +20,10 @@ public final class DenseNet: ImageClassifier {
 
   public init(_ configuration: Configuration, classCount: Int, inputChannels: Int = 3) throws {
     var layers: [(name: String, module: any Module)] = [
-      ("conv0", try Conv2d(inputChannels, configuration.initialFeatures, kernelSize: 7, stride: 2, padding: 3, bias: false)),
+      (
+        "conv0",
+        try Conv2d(inputChannels, configuration.initialFeatures, kernelSize: 7, stride: 2, padding: 3, bias: false)
+      ),
       ("norm0", try BatchNorm2d(configuration.initialFeatures)),
       ("relu0", ReLU(inPlace: true)),
       ("pool0", MaxPool2d(kernelSize: 3, stride: 2, padding: 1)),

@@ -86,9 +86,10 @@ import Testing
 
   @Test func sequentialNamesChildrenByPosition() throws {
     let model = Sequential(try Conv2d(1, 2, kernelSize: 3), try BatchNorm2d(2), ReLU())
-    #expect(model.namedTensors().map(\.name) == [
-      "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
-    ])
+    #expect(
+      model.namedTensors().map(\.name) == [
+        "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+      ])
     #expect(model.module(at: "1") is BatchNorm2d)
     model.eval()
     #expect((model.module(at: "1") as? BatchNorm2d)?.isTraining == false)

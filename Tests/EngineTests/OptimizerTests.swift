@@ -81,7 +81,8 @@ private func close(_ a: [Double], _ b: [Double], tolerance: Double = 1e-9) -> Bo
     let twin = Adam(parameters: [try theta.detached().clone().requiringGrad()], learningRate: 0.01)
     try twin.loadStateDict(state)
     let restored = try twin.stateDict()
-    #expect(try #require(restored["0.exp_avg"]).toArray(Double.self) == #require(state["0.exp_avg"]).toArray(Double.self))
+    #expect(
+      try #require(restored["0.exp_avg"]).toArray(Double.self) == #require(state["0.exp_avg"]).toArray(Double.self))
     #expect(try #require(restored["0.step"]).itemInt() == 1)
   }
 

@@ -44,7 +44,7 @@ public enum Checkpoint {
     let names = tensors.keys.sorted()
     let handles: [OpaquePointer?] = names.map { tensors[$0]!.handle }
     var cNames = names.map { strdup($0) }
-    defer { cNames.forEach { free($0) } }
+    defer { for name in cNames { free(name) } }
     let status = withExtendedLifetime(tensors) {
       cNames.withUnsafeMutableBufferPointer { namePointers in
         namePointers.withMemoryRebound(to: UnsafePointer<CChar>?.self) { names in
@@ -97,7 +97,9 @@ extension Module {
     if strict && !report.isComplete {
       var problems: [String] = []
       if !report.missingKeys.isEmpty { problems.append("missing \(report.missingKeys.joined(separator: ", "))") }
-      if !report.unexpectedKeys.isEmpty { problems.append("unexpected \(report.unexpectedKeys.joined(separator: ", "))") }
+      if !report.unexpectedKeys.isEmpty {
+        problems.append("unexpected \(report.unexpectedKeys.joined(separator: ", "))")
+      }
       throw TorchError("the state dict does not match the model: \(problems.joined(separator: "; "))")
     }
     for entry in own {

@@ -15,7 +15,9 @@ struct StoredZip {
     self.data = data
     let base = data.startIndex
     func integer(_ offset: Int, _ size: Int) throws -> Int {
-      guard offset >= 0, offset + size <= data.count else { throw Failure(description: "the zip directory is truncated") }
+      guard offset >= 0, offset + size <= data.count else {
+        throw Failure(description: "the zip directory is truncated")
+      }
       var value = 0
       for index in 0..<size { value |= Int(data[base + offset + index]) << (8 * index) }
       return value
@@ -39,7 +41,9 @@ struct StoredZip {
       let locator = endRecord - 20
       guard try integer(locator, 4) == 0x0706_4B50 else { throw Failure(description: "the zip64 locator is missing") }
       let zip64Record = try integer(locator + 8, 8)
-      guard try integer(zip64Record, 4) == 0x0606_4B50 else { throw Failure(description: "the zip64 record is missing") }
+      guard try integer(zip64Record, 4) == 0x0606_4B50 else {
+        throw Failure(description: "the zip64 record is missing")
+      }
       entryCount = try integer(zip64Record + 32, 8)
       directoryOffset = try integer(zip64Record + 48, 8)
     }
@@ -73,10 +77,17 @@ struct StoredZip {
         }
         extra += 4 + length
       }
-      guard method == 0 else { throw Failure(description: "entry \(name) is compressed (method \(method)); torch.save stores entries uncompressed") }
-      guard try integer(localHeader, 4) == 0x0403_4B50 else { throw Failure(description: "the local header of \(name) is corrupt") }
+      guard method == 0 else {
+        throw Failure(
+          description: "entry \(name) is compressed (method \(method)); torch.save stores entries uncompressed")
+      }
+      guard try integer(localHeader, 4) == 0x0403_4B50 else {
+        throw Failure(description: "the local header of \(name) is corrupt")
+      }
       let start = localHeader + 30 + (try integer(localHeader + 26, 2)) + (try integer(localHeader + 28, 2))
-      guard start + size <= data.count else { throw Failure(description: "entry \(name) runs past the end of the file") }
+      guard start + size <= data.count else {
+        throw Failure(description: "entry \(name) runs past the end of the file")
+      }
       entries[name] = start..<(start + size)
       offset += 46 + nameLength + extraLength + commentLength
     }

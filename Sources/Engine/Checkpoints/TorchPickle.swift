@@ -12,7 +12,9 @@ enum TorchPickle {
   /// Every tensor in the file, nested dictionaries flattened with dots ("state_dict.conv1.weight").
   static func readTensors(from data: Data) throws -> [String: Tensor] {
     if data.starts(with: [0x80]) {
-      throw PickleError("it was written by torch.save in the legacy format of PyTorch < 1.6; load and save it again with a current PyTorch")
+      throw PickleError(
+        "it was written by torch.save in the legacy format of PyTorch < 1.6; load and save it again with a current PyTorch"
+      )
     }
     let archive: StoredZip
     do { archive = try StoredZip(data) } catch { throw PickleError("it is not a torch.save file: \(error)") }
@@ -156,17 +158,22 @@ enum TorchPickle {
         case 0x8A, 0x8B:  // LONG1, LONG4: little-endian two's complement
           let count = try unsigned(opcode == 0x8A ? 1 : 4)
           let digits = try read(count)
-          guard count <= 8 else { stack.append(.opaque("a very long integer")); continue }
+          guard count <= 8 else {
+            stack.append(.opaque("a very long integer"))
+            continue
+          }
           var value = digits.reversed().reduce(0) { $0 << 8 | Int($1) }
           if count > 0, count < 8, digits.last! & 0x80 != 0 { value -= 1 << (8 * count) }
           stack.append(.int(value))
-        case UInt8(ascii: "G"):
-          stack.append(.float(Double(bitPattern: try read(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) })))  // big-endian
+        case UInt8(ascii: "G"):  // BINFLOAT, big-endian
+          let bits = try read(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+          stack.append(.float(Double(bitPattern: bits)))
         case UInt8(ascii: "X"), 0x8C, 0x8D:  // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
           let count = try unsigned(opcode == 0x8C ? 1 : opcode == 0x8D ? 8 : 4)
           stack.append(.string(String(decoding: try read(count), as: UTF8.self)))
         case UInt8(ascii: "T"), UInt8(ascii: "U"), UInt8(ascii: "B"), UInt8(ascii: "C"), 0x8E:
-          let count = try unsigned([UInt8(ascii: "U"), UInt8(ascii: "C")].contains(opcode) ? 1 : opcode == 0x8E ? 8 : 4)
+          let count = try unsigned(
+            [UInt8(ascii: "U"), UInt8(ascii: "C")].contains(opcode) ? 1 : opcode == 0x8E ? 8 : 4)
           stack.append(.bytes(Array(try read(count))))
         case UInt8(ascii: ")"): stack.append(.tuple([]))
         case UInt8(ascii: "t"): stack.append(.tuple(try popToMark()))
@@ -191,7 +198,9 @@ enum TorchPickle {
         case UInt8(ascii: "d"):
           let box = DictBox()
           let items = try popToMark()
-          for index in stride(from: 0, to: items.count - 1, by: 2) { box.items.append((items[index], items[index + 1])) }
+          for index in stride(from: 0, to: items.count - 1, by: 2) {
+            box.items.append((items[index], items[index + 1]))
+          }
           stack.append(.dict(box))
         case UInt8(ascii: "s"):
           let value = try pop()
@@ -200,11 +209,15 @@ enum TorchPickle {
         case UInt8(ascii: "u"):
           let items = try popToMark()
           if case .dict(let box) = stack.last {
-            for index in stride(from: 0, to: items.count - 1, by: 2) { box.items.append((items[index], items[index + 1])) }
+            for index in stride(from: 0, to: items.count - 1, by: 2) {
+              box.items.append((items[index], items[index + 1]))
+            }
           }
         case 0x8F: stack.append(.opaque("set"))  // EMPTY_SET
         case 0x90: _ = try popToMark()  // ADDITEMS
-        case 0x91: _ = try popToMark(); stack.append(.opaque("frozenset"))
+        case 0x91:
+          _ = try popToMark()
+          stack.append(.opaque("frozenset"))
         case UInt8(ascii: "c"):
           let module = try line()
           stack.append(.global(module: module, name: try line()))
@@ -226,15 +239,20 @@ enum TorchPickle {
           stack.append(.opaque(describe(try pop())))
         case UInt8(ascii: "b"):  // BUILD: set an object's state; OrderedDict's _metadata is not needed
           _ = try pop()
-        case UInt8(ascii: "q"): memo[try unsigned(1)] = try stack.last ?? { throw PickleError("PUT on an empty stack") }()
-        case UInt8(ascii: "r"): memo[try unsigned(4)] = try stack.last ?? { throw PickleError("PUT on an empty stack") }()
+        case UInt8(ascii: "q"):
+          memo[try unsigned(1)] = try stack.last ?? { throw PickleError("PUT on an empty stack") }()
+        case UInt8(ascii: "r"):
+          memo[try unsigned(4)] = try stack.last ?? { throw PickleError("PUT on an empty stack") }()
         case 0x94: memo[memo.count] = try stack.last ?? { throw PickleError("MEMOIZE on an empty stack") }()
         case UInt8(ascii: "p"):
           guard let index = Int(try line()) else { throw PickleError("PUT has a bad index") }
           memo[index] = try stack.last ?? { throw PickleError("PUT on an empty stack") }()
         case UInt8(ascii: "h"), UInt8(ascii: "j"), UInt8(ascii: "g"):
-          let index = opcode == UInt8(ascii: "g") ? Int(try line()) ?? -1 : try unsigned(opcode == UInt8(ascii: "h") ? 1 : 4)
-          guard let value = memo[index] else { throw PickleError("the pickle reads memo entry \(index), which was never stored") }
+          let index =
+            opcode == UInt8(ascii: "g") ? Int(try line()) ?? -1 : try unsigned(opcode == UInt8(ascii: "h") ? 1 : 4)
+          guard let value = memo[index] else {
+            throw PickleError("the pickle reads memo entry \(index), which was never stored")
+          }
           stack.append(value)
         case UInt8(ascii: "Q"): stack.append(try persistentLoad(try pop()))
         case UInt8(ascii: "P"): stack.append(try persistentLoad(.string(try line())))

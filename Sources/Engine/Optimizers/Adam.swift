@@ -57,8 +57,10 @@ public final class Adam: Optimizer {
             gradient = try gradient + parameter * weightDecay
           }
         }
-        let m = try firstMoments[index] ?? Tensor.zeros(parameter.shape, dtype: parameter.dtype, device: parameter.device)
-        let v = try secondMoments[index] ?? Tensor.zeros(parameter.shape, dtype: parameter.dtype, device: parameter.device)
+        let m =
+          try firstMoments[index] ?? Tensor.zeros(parameter.shape, dtype: parameter.dtype, device: parameter.device)
+        let v =
+          try secondMoments[index] ?? Tensor.zeros(parameter.shape, dtype: parameter.dtype, device: parameter.device)
         firstMoments[index] = m
         secondMoments[index] = v
         try m.lerp_(gradient, weight: 1 - beta1)

@@ -110,7 +110,8 @@ public enum Functional {
     }
   }
 
-  public static func meanSquaredError(_ input: Tensor, _ target: Tensor, reduction: Reduction = .mean) throws -> Tensor {
+  public static func meanSquaredError(_ input: Tensor, _ target: Tensor, reduction: Reduction = .mean) throws -> Tensor
+  {
     try Tensor.make { ct_mse_loss($0, input.handle, target.handle, reduction.rawValue) }
   }
 }

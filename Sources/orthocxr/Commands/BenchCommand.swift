@@ -93,16 +93,23 @@ struct BenchCommand: ParsableCommand {
           try loss.backward()
           try optimizer.step()
         }
-        print(String(format: "train      %-32@ %8.1f images/s", label as NSString, rate))
+        report("train", label, rate)
       }
       if !trainingOnly {
         network.eval()
         let rate = try measure("infer  \(label)") {
           _ = try noGrad { try Autocast.run(if: mixed) { try network(images) } }
         }
-        print(String(format: "inference  %-32@ %8.1f images/s", label as NSString, rate))
+        report("inference", label, rate)
       }
     }
+  }
+
+  private func report(_ mode: String, _ label: String, _ rate: Double) {
+    let padded = { (text: String, width: Int) in
+      text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0)
+    }
+    print(padded(mode, 11) + padded(label, 32) + String(format: "%9.1f images/s", rate))
   }
 
   /// Images per second over `steps` timed calls of `step`, after `warmup` untimed ones.
