@@ -34,6 +34,7 @@ let package = Package(
   products: [
     .library(name: "Engine", targets: ["Engine"]),
     .library(name: "Models", targets: ["Models"]),
+    .library(name: "Imaging", targets: ["Imaging"]),
     .executable(name: "orthocxr", targets: ["orthocxr"]),
   ],
   dependencies: [
@@ -48,14 +49,18 @@ let package = Package(
       ]
     ),
     .target(name: "Engine", dependencies: ["CTorch"]),
+    .target(name: "CImageIO", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+    // Pixel loops run optimised even in debug builds, so that tests on full-size radiographs stay fast.
+    .target(name: "Imaging", dependencies: ["CImageIO"], swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "Models", dependencies: ["Engine"]),
     .executableTarget(
       name: "orthocxr",
       dependencies: [
-        "Engine", "Models", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Engine", "Models", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .testTarget(name: "EngineTests", dependencies: ["Engine", "Models"], exclude: ["Fixtures"]),
+    .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
   ],
   cxxLanguageStandard: .cxx20
 )

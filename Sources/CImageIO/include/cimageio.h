@@ -1,0 +1,57 @@
+// CImageIO: PNG (libpng) and JPEG (libjpeg-turbo) decoding and PNG encoding, with every library
+// error turned into a message instead of a longjmp out of Swift or an abort.
+//
+// Decoded pixels are greyscale, row-major, 8 or 16 bits per sample (16-bit samples in native byte
+// order). Colour images are converted to grey by the library: PNG with ITU-R BT.709 weights after
+// removing alpha over black, JPEG by taking the luminance (Y) channel.
+#ifndef CIMAGEIO_H
+#define CIMAGEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  uint32_t width;
+  uint32_t height;
+  /// 8 or 16.
+  int bit_depth;
+  /// Samples per pixel in the file before conversion to grey (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA).
+  int source_channels;
+  /// Whether the file used a palette (PNG) or was progressive (JPEG).
+  int palette_or_progressive;
+  /// width * height samples of bit_depth bits; free with cio_free.
+  void *pixels;
+} cio_image;
+
+/// Decodes a PNG held in memory. Returns 0 on success; otherwise 1 and a message in `error`.
+int cio_decode_png(const uint8_t *data, size_t size, cio_image *image, char *error, size_t error_size);
+
+/// Decodes a JPEG held in memory (baseline, extended or progressive; grey or colour).
+int cio_decode_jpeg(const uint8_t *data, size_t size, cio_image *image, char *error, size_t error_size);
+
+/// Encodes `channels` samples (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) of `bit_depth` (8 or 16) bits per
+/// pixel as PNG. With a `palette` of `palette_size` RGB triplets, `pixels` holds one 8-bit palette
+/// index per pixel instead (channels 1, bit depth 8). On success `*out` holds `*out_size` bytes to
+/// free with cio_free.
+int cio_encode_png(const void *pixels, uint32_t width, uint32_t height, int channels, int bit_depth,
+                   const uint8_t *palette, int palette_size, uint8_t **out, size_t *out_size, char *error,
+                   size_t error_size);
+
+/// Encodes 8-bit samples (1 grey, 3 RGB) as JPEG of `quality` (1–100), baseline or progressive.
+int cio_encode_jpeg(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int quality,
+                    int progressive, uint8_t **out, size_t *out_size, char *error, size_t error_size);
+
+/// Converts a decoded image's samples to floats in [0, 1] (`out` holds width * height floats).
+void cio_samples_to_float(const cio_image *image, float *out);
+
+void cio_free(void *pointer);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
