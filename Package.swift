@@ -35,6 +35,7 @@ let package = Package(
     .library(name: "Engine", targets: ["Engine"]),
     .library(name: "Models", targets: ["Models"]),
     .library(name: "Imaging", targets: ["Imaging"]),
+    .library(name: "Datasets", targets: ["Datasets"]),
     .executable(name: "orthocxr", targets: ["orthocxr"]),
   ],
   dependencies: [
@@ -52,15 +53,17 @@ let package = Package(
     .target(name: "CImageIO", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
     // Pixel loops run optimised even in debug builds, so that tests on full-size radiographs stay fast.
     .target(name: "Imaging", dependencies: ["CImageIO"], swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "Datasets", dependencies: ["Imaging", "Engine"], swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "Models", dependencies: ["Engine"]),
     .executableTarget(
       name: "orthocxr",
       dependencies: [
-        "Engine", "Models", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Engine", "Models", "Imaging", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .testTarget(name: "EngineTests", dependencies: ["Engine", "Models"], exclude: ["Fixtures"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine"]),
   ],
   cxxLanguageStandard: .cxx20
 )

@@ -1,0 +1,146 @@
+import Foundation
+import Imaging
+
+/// Training-time augmentation, seeded per sample so that an epoch can be reproduced exactly.
+///
+/// Each transform is applied with a probability (default 0.5). On covid-radiography, a ResNet-18
+/// that saw *every* training image resampled by an affine transform learned the resampling itself
+/// and called almost every clean test image COVID-19 (40% clean accuracy against 73% without
+/// augmentation); at p = 0.5 the harm went away. Horizontal flips are off by default: laterality
+/// matters in chest X-rays (the heart is on the left).
+///
+/// Defaults: affine with p 0.5 (rotation ±10°, translation ±10% of the side, scale 0.85–1.15,
+/// bilinear, edges replicated); brightness and contrast ±10% with p 0.5; random resized crop off
+/// (p 0; when on: 80–100% of the area, aspect 3:4 to 4:3); horizontal flip off.
+public struct Augmentation: Equatable, Sendable {
+  public var affineProbability: Double = 0.5
+  public var maxRotationDegrees: Double = 10
+  public var maxTranslation: Double = 0.1
+  public var scaleRange: ClosedRange<Double> = 0.85...1.15
+  public var intensityProbability: Double = 0.5
+  public var maxBrightness: Double = 0.1
+  public var maxContrast: Double = 0.1
+  public var resizedCropProbability: Double = 0
+  public var resizedCropArea: ClosedRange<Double> = 0.8...1
+  public var horizontalFlipProbability: Double = 0
+
+  public init() {}
+
+  /// No augmentation at all.
+  public static let none: Augmentation = {
+    var augmentation = Augmentation()
+    augmentation.affineProbability = 0
+    augmentation.intensityProbability = 0
+    return augmentation
+  }()
+
+  /// `image` transformed with the random draws of `seed`.
+  public func apply(_ image: GrayImage, seed: UInt64) -> GrayImage {
+    var random = SampleRandom(seed: seed)
+    var result = image
+    if random.chance(resizedCropProbability) { result = randomResizedCrop(result, &random) }
+    if random.chance(affineProbability) {
+      let angle = random.uniform(-maxRotationDegrees, maxRotationDegrees) * .pi / 180
+      let scale = random.uniform(scaleRange.lowerBound, scaleRange.upperBound)
+      let shiftX = random.uniform(-maxTranslation, maxTranslation) * Double(image.width)
+      let shiftY = random.uniform(-maxTranslation, maxTranslation) * Double(image.height)
+      result = affine(result, angle: angle, scale: scale, shiftX: shiftX, shiftY: shiftY)
+    }
+    if random.chance(horizontalFlipProbability) { result = flipped(result) }
+    if random.chance(intensityProbability) {
+      let brightness = Float(random.uniform(-maxBrightness, maxBrightness))
+      let contrast = Float(1 + random.uniform(-maxContrast, maxContrast))
+      let mean = result.pixels.reduce(0, +) / Float(result.pixels.count)
+      result.pixels = result.pixels.map { Swift.min(Swift.max((($0 - mean) * contrast + mean) + brightness, 0), 1) }
+    }
+    return result
+  }
+
+  /// Rotation by `angle` and scaling about the centre, then a shift; bilinear sampling of the inverse
+  /// map, edge pixels replicated outside the image.
+  func affine(_ image: GrayImage, angle: Double, scale: Double, shiftX: Double, shiftY: Double) -> GrayImage {
+    let width = image.width
+    let height = image.height
+    let cx = Double(width) / 2
+    let cy = Double(height) / 2
+    let cosine = Foundation.cos(angle) / scale
+    let sine = Foundation.sin(angle) / scale
+    var output = [Float](repeating: 0, count: width * height)
+    image.pixels.withUnsafeBufferPointer { source in
+      for y in 0..<height {
+        let dy = Double(y) + 0.5 - cy - shiftY
+        for x in 0..<width {
+          let dx = Double(x) + 0.5 - cx - shiftX
+          let sx = cosine * dx + sine * dy + cx - 0.5
+          let sy = -sine * dx + cosine * dy + cy - 0.5
+          output[y * width + x] = bilinear(source, width, height, sx, sy)
+        }
+      }
+    }
+    return GrayImage(width: width, height: height, pixels: output, sourceBitDepth: image.sourceBitDepth)
+  }
+
+  func randomResizedCrop(_ image: GrayImage, _ random: inout SampleRandom) -> GrayImage {
+    let area = random.uniform(resizedCropArea.lowerBound, resizedCropArea.upperBound)
+    let aspect = Foundation.exp(random.uniform(Foundation.log(3.0 / 4), Foundation.log(4.0 / 3)))
+    let width = Swift.min(image.width, Swift.max(8, Int((area * aspect).squareRoot() * Double(image.width))))
+    let height = Swift.min(image.height, Swift.max(8, Int((area / aspect).squareRoot() * Double(image.height))))
+    let x = Int(random.next() % UInt64(image.width - width + 1))
+    let y = Int(random.next() % UInt64(image.height - height + 1))
+    return Resize.resized(
+      Resize.crop(image, x: x, y: y, width: width, height: height), width: image.width, height: image.height)
+  }
+
+  func flipped(_ image: GrayImage) -> GrayImage {
+    var result = image
+    for y in 0..<image.height {
+      for x in 0..<image.width { result[x, y] = image[image.width - 1 - x, y] }
+    }
+    return result
+  }
+}
+
+@inline(__always)
+func bilinear(_ source: UnsafeBufferPointer<Float>, _ width: Int, _ height: Int, _ x: Double, _ y: Double) -> Float {
+  let cx = Swift.min(Swift.max(x, 0), Double(width - 1))
+  let cy = Swift.min(Swift.max(y, 0), Double(height - 1))
+  let x0 = Int(cx)
+  let y0 = Int(cy)
+  let x1 = Swift.min(x0 + 1, width - 1)
+  let y1 = Swift.min(y0 + 1, height - 1)
+  let fx = Float(cx - Double(x0))
+  let fy = Float(cy - Double(y0))
+  let top = source[y0 * width + x0] * (1 - fx) + source[y0 * width + x1] * fx
+  let bottom = source[y1 * width + x0] * (1 - fx) + source[y1 * width + x1] * fx
+  return top * (1 - fy) + bottom * fy
+}
+
+/// The random numbers of one sample (SplitMix64), derived only from its seed.
+struct SampleRandom {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  mutating func uniform(_ low: Double, _ high: Double) -> Double {
+    low + (high - low) * Double(next() >> 11) / Double(1 << 53)
+  }
+
+  mutating func chance(_ probability: Double) -> Bool {
+    let draw = uniform(0, 1)  // always drawn, so later draws do not depend on the probabilities
+    return draw < probability
+  }
+}
+
+/// A seed for one (run seed, epoch, sample) triple: the same triple always gives the same seed.
+public func sampleSeed(_ seed: UInt64, epoch: Int, sample: Int) -> UInt64 {
+  var random = SampleRandom(seed: seed ^ (UInt64(truncatingIfNeeded: epoch) &* 0x9E37_79B9_7F4A_7C15))
+  random.state ^= UInt64(truncatingIfNeeded: sample) &* 0xC2B2_AE3D_27D4_EB4F
+  return random.next()
+}

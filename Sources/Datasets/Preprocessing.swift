@@ -1,0 +1,63 @@
+import Imaging
+
+/// How a decoded X-ray becomes network input: crop, resize, normalise, channels. Deterministic;
+/// the same for training and evaluation (augmentation comes on top, for training only).
+public struct Preprocessing: Equatable, Sendable {
+  public enum Crop: String, Sendable, CaseIterable {
+    /// The centred square, then resize: keeps the aspect ratio.
+    case centerSquare = "center"
+    /// Resize the whole image to a square, stretching it.
+    case none
+  }
+
+  public enum Normalization: Equatable, Sendable {
+    /// ImageNet's mean and standard deviation per channel (grey uses their averages), for ImageNet weights.
+    case imagenet
+    /// The dataset's own mean and standard deviation.
+    case meanStd(mean: Float, std: Float)
+    /// Intensities in [0, 1] as they are.
+    case none
+  }
+
+  /// Side of the square network input, in pixels.
+  public var size: Int
+  public var crop: Crop
+  public var normalization: Normalization
+  /// 1 (greyscale) or 3 (the grey replicated, for ImageNet-pretrained weights).
+  public var channels: Int
+
+  public init(size: Int = 224, crop: Crop = .centerSquare, normalization: Normalization = .imagenet, channels: Int = 1)
+  {
+    self.size = size
+    self.crop = crop
+    self.normalization = normalization
+    self.channels = channels
+  }
+
+  /// Crop and resize (the part worth caching: it is the same every epoch).
+  public func resize(_ image: GrayImage) -> GrayImage {
+    let cropped = crop == .centerSquare ? Resize.centerSquare(image) : image
+    return Resize.resized(cropped, width: size, height: size)
+  }
+
+  static let imagenetMean: [Float] = [0.485, 0.456, 0.406]
+  static let imagenetStd: [Float] = [0.229, 0.224, 0.225]
+
+  /// The normalised image as `channels` planes (CHW), appended to `output`.
+  public func appendNormalized(_ image: GrayImage, to output: inout [Float]) {
+    for channel in 0..<channels {
+      let (mean, std): (Float, Float)
+      switch normalization {
+      case .imagenet:
+        mean = channels == 3 ? Self.imagenetMean[channel] : 0.449
+        std = channels == 3 ? Self.imagenetStd[channel] : 0.226
+      case .meanStd(let datasetMean, let datasetStd):
+        (mean, std) = (datasetMean, datasetStd)
+      case .none:
+        (mean, std) = (0, 1)
+      }
+      let scale = 1 / std
+      output += image.pixels.map { ($0 - mean) * scale }
+    }
+  }
+}

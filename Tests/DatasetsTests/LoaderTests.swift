@@ -1,0 +1,139 @@
+import Engine
+import Foundation
+import Testing
+
+@testable import Datasets
+@testable import Imaging
+
+@Suite struct AugmentationTests {
+  @Test func sameSeedSameImageAndDefaultsAreGentle() {
+    let image = SyntheticChestXRay.generate(size: 64, finding: .covid, seed: 1).image
+    var always = Augmentation()
+    always.affineProbability = 1
+    always.intensityProbability = 1
+    #expect(always.apply(image, seed: 42) == always.apply(image, seed: 42))
+    #expect(always.apply(image, seed: 42) != always.apply(image, seed: 43))
+    #expect(Augmentation.none.apply(image, seed: 42) == image)
+    // With p = 0.5 per transform, some samples come through untouched.
+    let untouched = (0..<40).filter { Augmentation().apply(image, seed: UInt64($0)) == image }.count
+    #expect(untouched > 3 && untouched < 25, "\(untouched) of 40 untouched")
+  }
+
+  @Test func identityAffineKeepsTheImage() {
+    let image = SyntheticChestXRay.generate(size: 32, finding: .normal, seed: 2).image
+    let same = Augmentation().affine(image, angle: 0, scale: 1, shiftX: 0, shiftY: 0)
+    #expect(zip(same.pixels, image.pixels).allSatisfy { abs($0 - $1) < 1e-6 })
+  }
+}
+
+@Suite struct LoaderTests {
+  func loader(_ folder: String, options: DataLoader.Options, augmentation: Augmentation? = Augmentation()) throws
+    -> DataLoader
+  {
+    let entries = try LabelMap.threeClass.apply(to: DatasetSource.splitFile(folder + "/train.txt"))
+    return DataLoader(
+      entries: entries, classCount: 3, preprocessing: Preprocessing(size: 32), augmentation: augmentation,
+      options: options, cache: ImageCache())
+  }
+
+  @Test func eachSampleExactlyOncePerEpochInBatchesOfTheRightShape() throws {
+    let folder = try syntheticDataset(perClass: 5)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    var options = DataLoader.Options()
+    options.batchSize = 4
+    options.workers = 3
+    let data = try loader(folder, options: options)
+    for epoch in 0..<2 {
+      var seen: [Int] = []
+      let batches = data.epoch(epoch)
+      while let batch = try batches.next() {
+        #expect(batch.images.shape == [batch.indices.count, 1, 32, 32])
+        #expect(try batch.labels.toArray(Int64.self) == batch.indices.map { Int64(data.entries[$0].classIndex) })
+        seen += batch.indices
+      }
+      #expect(seen.sorted() == Array(0..<15), "epoch \(epoch)")
+    }
+    #expect(data.order(epoch: 0) != data.order(epoch: 1), "reshuffled every epoch")
+  }
+
+  @Test func sameSeedGivesTheSameBatchesWhateverTheWorkers() throws {
+    let folder = try syntheticDataset(perClass: 3)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    func firstBatches(workers: Int, seed: UInt64) throws -> [[Float]] {
+      var options = DataLoader.Options()
+      options.batchSize = 3
+      options.workers = workers
+      options.seed = seed
+      let epoch = try loader(folder, options: options).epoch(4)
+      var batches: [[Float]] = []
+      while let batch = try epoch.next() { batches.append(try batch.images.toArray(Float.self)) }
+      return batches
+    }
+    let reference = try firstBatches(workers: 1, seed: 7)
+    #expect(try firstBatches(workers: 3, seed: 7) == reference)
+    #expect(try firstBatches(workers: 2, seed: 8) != reference)
+  }
+
+  @Test func badImagePoliciesFailOrSkip() throws {
+    let folder = try syntheticDataset(perClass: 2)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let corrupt = folder + "/images/synthetic-000003.png"
+    try Data("corrupt".utf8).write(to: URL(fileURLWithPath: corrupt))
+
+    var options = DataLoader.Options()
+    options.batchSize = 2
+    options.badImages = .fail
+    let failing = try loader(folder, options: options)
+    let error = #expect(throws: ImageError.self) {
+      let epoch = failing.epoch(0)
+      while try epoch.next() != nil {}
+    }
+    #expect(error?.path == corrupt)
+
+    options.badImages = .skip
+    let skipping = try loader(folder, options: options)
+    for epoch in 0..<2 {
+      var count = 0
+      let batches = skipping.epoch(epoch)
+      while let batch = try batches.next() { count += batch.indices.count }
+      #expect(count == 5, "the corrupt image is left out")
+    }
+    #expect(skipping.skipped.map(\.path) == [corrupt], "counted once")
+  }
+
+  @Test func classBalancedSamplingEvensOutClasses() throws {
+    let entries = (0..<90).map { index in
+      LabeledEntry(
+        entry: DatasetEntry(patientID: "\(index)", path: "\(index)", label: ""), classIndex: index < 80 ? 0 : 1)
+    }
+    var options = DataLoader.Options()
+    options.classBalanced = true
+    let data = DataLoader(entries: entries, classCount: 2, preprocessing: Preprocessing(size: 8), options: options)
+    let order = data.order(epoch: 0)
+    let minority = order.filter { $0 >= 80 }.count
+    #expect(order.count == 90)
+    #expect(minority > 30 && minority < 60, "\(minority) of 90 from the 10-image class")
+  }
+
+  @Test func bfloat16ChannelsLastBatchesAndEarlyRelease() throws {
+    let folder = try syntheticDataset(perClass: 4)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    var options = DataLoader.Options()
+    options.batchSize = 2
+    options.dtype = .bfloat16
+    options.memoryFormat = .channelsLast
+    options.prefetchBatches = 1
+    let data = try loader(folder, options: options)
+    do {
+      let epoch = data.epoch(0)
+      let batch = try #require(try epoch.next())
+      #expect(batch.images.dtype == .bfloat16)
+      #expect(batch.images.isContiguous(.channelsLast))
+    }  // released after one batch: its workers must stop rather than wait forever
+    let again = data.epoch(1)
+    var count = 0
+    while let batch = try again.next() { count += batch.indices.count }
+    #expect(count == 12)
+    #expect(data.cache?.count == 12)
+  }
+}
