@@ -61,19 +61,36 @@ public struct Augmentation: Equatable, Sendable {
   func affine(_ image: GrayImage, angle: Double, scale: Double, shiftX: Double, shiftY: Double) -> GrayImage {
     let width = image.width
     let height = image.height
-    let cx = Double(width) / 2
-    let cy = Double(height) / 2
-    let cosine = Foundation.cos(angle) / scale
-    let sine = Foundation.sin(angle) / scale
+    let cx = Float(width) / 2
+    let cy = Float(height) / 2
+    let cosine = Float(Foundation.cos(angle) / scale)
+    let sine = Float(Foundation.sin(angle) / scale)
+    let maxX = Float(width - 1)
+    let maxY = Float(height - 1)
     var output = [Float](repeating: 0, count: width * height)
     image.pixels.withUnsafeBufferPointer { source in
-      for y in 0..<height {
-        let dy = Double(y) + 0.5 - cy - shiftY
-        for x in 0..<width {
-          let dx = Double(x) + 0.5 - cx - shiftX
-          let sx = cosine * dx + sine * dy + cx - 0.5
-          let sy = -sine * dx + cosine * dy + cy - 0.5
-          output[y * width + x] = bilinear(source, width, height, sx, sy)
+      output.withUnsafeMutableBufferPointer { target in
+        for y in 0..<height {
+          let dy = Float(y) + 0.5 - cy - Float(shiftY)
+          let dx0 = 0.5 - cx - Float(shiftX)
+          // The source position moves by (cosine, -sine) per output pixel along a row.
+          var sx = cosine * dx0 + sine * dy + cx - 0.5
+          var sy = -sine * dx0 + cosine * dy + cy - 0.5
+          for x in 0..<width {
+            let px = Swift.min(Swift.max(sx, 0), maxX)
+            let py = Swift.min(Swift.max(sy, 0), maxY)
+            let x0 = Int(px)
+            let y0 = Int(py)
+            let x1 = Swift.min(x0 + 1, width - 1)
+            let y1 = Swift.min(y0 + 1, height - 1)
+            let fx = px - Float(x0)
+            let fy = py - Float(y0)
+            let top = source[y0 * width + x0] + (source[y0 * width + x1] - source[y0 * width + x0]) * fx
+            let bottom = source[y1 * width + x0] + (source[y1 * width + x1] - source[y1 * width + x0]) * fx
+            target[y * width + x] = top + (bottom - top) * fy
+            sx += cosine
+            sy -= sine
+          }
         }
       }
     }
@@ -98,21 +115,6 @@ public struct Augmentation: Equatable, Sendable {
     }
     return result
   }
-}
-
-@inline(__always)
-func bilinear(_ source: UnsafeBufferPointer<Float>, _ width: Int, _ height: Int, _ x: Double, _ y: Double) -> Float {
-  let cx = Swift.min(Swift.max(x, 0), Double(width - 1))
-  let cy = Swift.min(Swift.max(y, 0), Double(height - 1))
-  let x0 = Int(cx)
-  let y0 = Int(cy)
-  let x1 = Swift.min(x0 + 1, width - 1)
-  let y1 = Swift.min(y0 + 1, height - 1)
-  let fx = Float(cx - Double(x0))
-  let fy = Float(cy - Double(y0))
-  let top = source[y0 * width + x0] * (1 - fx) + source[y0 * width + x1] * fx
-  let bottom = source[y1 * width + x0] * (1 - fx) + source[y1 * width + x1] * fx
-  return top * (1 - fy) + bottom * fy
 }
 
 /// The random numbers of one sample (SplitMix64), derived only from its seed.

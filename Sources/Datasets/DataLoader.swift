@@ -113,8 +113,9 @@ public final class DataLoader: @unchecked Sendable {
   /// The batches of one epoch, produced by worker threads.
   public func epoch(_ epoch: Int) -> Epoch { Epoch(loader: self, epoch: epoch) }
 
-  /// The network input for one entry: cached resize, then augmentation with the sample's own seed.
-  func prepare(_ index: Int, epoch: Int) throws -> [Float] {
+  /// The image of one entry as the network sees it before normalisation: cached resize, then
+  /// augmentation with the sample's own seed.
+  func prepare(_ index: Int, epoch: Int) throws -> GrayImage {
     let path = entries[index].entry.path
     let resized: GrayImage
     if let cached = cache?.image(for: path) {
@@ -123,31 +124,38 @@ public final class DataLoader: @unchecked Sendable {
       resized = preprocessing.resize(try ImageReader.read(path))
       cache?.store(resized, for: path)
     }
-    let augmented = augmentation?.apply(resized, seed: sampleSeed(options.seed, epoch: epoch, sample: index)) ?? resized
-    var values: [Float] = []
-    values.reserveCapacity(preprocessing.channels * preprocessing.size * preprocessing.size)
-    preprocessing.appendNormalized(augmented, to: &values)
-    return values
+    return augmentation?.apply(resized, seed: sampleSeed(options.seed, epoch: epoch, sample: index)) ?? resized
   }
 
   func makeBatch(_ indices: [Int], epoch: Int) throws -> Batch? {
-    var values: [Float] = []
+    let side = preprocessing.size
+    let sampleSize = preprocessing.channels * side * side
+    // Each sample is normalised straight into its slot of one buffer, which becomes the tensor.
+    var values = [Float](repeating: 0, count: indices.count * sampleSize)
     var kept: [Int] = []
-    for index in indices {
-      do {
-        values += try prepare(index, epoch: epoch)
-        kept.append(index)
-      } catch let error as ImageError where options.badImages == .skip {
-        let isNew = skippedLock.withLock { () -> Bool in
-          defer { skippedFiles[error.path] = error }
-          return skippedFiles[error.path] == nil
+    try values.withUnsafeMutableBufferPointer { buffer in
+      for index in indices {
+        do {
+          let image = try prepare(index, epoch: epoch)
+          let start = kept.count * sampleSize
+          preprocessing.writeNormalized(
+            image, into: UnsafeMutableBufferPointer(rebasing: buffer[start..<(start + sampleSize)]))
+          kept.append(index)
+        } catch let error as ImageError where options.badImages == .skip {
+          let isNew = skippedLock.withLock { () -> Bool in
+            defer { skippedFiles[error.path] = error }
+            return skippedFiles[error.path] == nil
+          }
+          if isNew { FileHandle.standardError.write(Data("skipping \(error)\n".utf8)) }
         }
-        if isNew { FileHandle.standardError.write(Data("skipping \(error)\n".utf8)) }
       }
     }
     guard !kept.isEmpty else { return nil }
-    let side = preprocessing.size
-    var images = try Tensor(values, shape: [kept.count, preprocessing.channels, side, side])
+    var images = try values.withUnsafeBytes { bytes in
+      try Tensor.fromBytes(
+        UnsafeRawBufferPointer(rebasing: bytes[0..<(kept.count * sampleSize * MemoryLayout<Float>.size)]),
+        shape: [kept.count, preprocessing.channels, side, side], dtype: .float32)
+    }
     if options.dtype != .float32 { images = try images.to(options.dtype) }
     if options.memoryFormat != .contiguous { images = try images.contiguous(options.memoryFormat) }
     let labels = try Tensor(kept.map { Int64(entries[$0].classIndex) })

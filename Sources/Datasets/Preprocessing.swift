@@ -43,21 +43,38 @@ public struct Preprocessing: Equatable, Sendable {
   static let imagenetMean: [Float] = [0.485, 0.456, 0.406]
   static let imagenetStd: [Float] = [0.229, 0.224, 0.225]
 
-  /// The normalised image as `channels` planes (CHW), appended to `output`.
-  public func appendNormalized(_ image: GrayImage, to output: inout [Float]) {
-    for channel in 0..<channels {
-      let (mean, std): (Float, Float)
-      switch normalization {
-      case .imagenet:
-        mean = channels == 3 ? Self.imagenetMean[channel] : 0.449
-        std = channels == 3 ? Self.imagenetStd[channel] : 0.226
-      case .meanStd(let datasetMean, let datasetStd):
-        (mean, std) = (datasetMean, datasetStd)
-      case .none:
-        (mean, std) = (0, 1)
+  /// The (mean, std) used for `channel`.
+  func statistics(channel: Int) -> (mean: Float, std: Float) {
+    switch normalization {
+    case .imagenet:
+      return channels == 3 ? (Self.imagenetMean[channel], Self.imagenetStd[channel]) : (0.449, 0.226)
+    case .meanStd(let mean, let std):
+      return (mean, std)
+    case .none:
+      return (0, 1)
+    }
+  }
+
+  /// Writes the normalised image as `channels` planes (CHW) into `output`, which holds exactly
+  /// channels × size × size values.
+  public func writeNormalized(_ image: GrayImage, into output: UnsafeMutableBufferPointer<Float>) {
+    let plane = image.pixels.count
+    precondition(output.count == channels * plane, "the output holds \(output.count) values, not \(channels * plane)")
+    image.pixels.withUnsafeBufferPointer { pixels in
+      for channel in 0..<channels {
+        let (mean, std) = statistics(channel: channel)
+        let scale = 1 / std
+        let base = channel * plane
+        for index in 0..<plane { output[base + index] = (pixels[index] - mean) * scale }
       }
-      let scale = 1 / std
-      output += image.pixels.map { ($0 - mean) * scale }
+    }
+  }
+
+  /// The normalised image as `channels` planes (CHW).
+  public func normalized(_ image: GrayImage) -> [Float] {
+    [Float](unsafeUninitializedCapacity: channels * image.pixels.count) { buffer, initialized in
+      writeNormalized(image, into: buffer)
+      initialized = buffer.count
     }
   }
 }

@@ -1,34 +1,51 @@
+import Foundation
+
 /// Resampling with antialiasing: a triangle (bilinear) filter whose support widens with the
 /// reduction factor, as PIL's `Image.resize(..., BILINEAR)` and torchvision's antialiased resize
 /// do. Without the widening, shrinking a 2,000-pixel radiograph to 224 would alias rib edges.
 public enum Resize {
-  /// Per output position: the first input index and the normalised weights from there.
-  struct Kernel {
+  /// Per output position: the first input index and `taps` normalised weights from there (zero
+  /// padded), flat so that the inner loops touch contiguous memory.
+  struct Kernel: Sendable {
     var starts: [Int] = []
-    var weights: [[Float]] = []
+    var weights: [Float] = []
+    var taps = 0
   }
 
+  private static let kernels = KernelCache()
+
   static func kernel(inputSize: Int, outputSize: Int) -> Kernel {
-    let scale = Double(inputSize) / Double(outputSize)
-    let support = Swift.max(scale, 1)  // triangle radius in input pixels
-    var kernel = Kernel()
-    for output in 0..<outputSize {
-      let center = (Double(output) + 0.5) * scale
-      let first = Swift.max(Int((center - support).rounded(.down)), 0)
-      let last = Swift.min(Int((center + support).rounded(.up)), inputSize)
-      var weights: [Float] = []
-      var total = 0.0
-      for input in first..<last {
-        let distance = Swift.abs((Double(input) + 0.5 - center) / support)
-        let weight = Swift.max(0, 1 - distance)
-        weights.append(Float(weight))
-        total += weight
+    kernels.kernel(inputSize: inputSize, outputSize: outputSize) {
+      let scale = Double(inputSize) / Double(outputSize)
+      let support = Swift.max(scale, 1)  // triangle radius in input pixels
+      var rows: [(start: Int, weights: [Float])] = []
+      for output in 0..<outputSize {
+        let center = (Double(output) + 0.5) * scale
+        let first = Swift.max(Int((center - support).rounded(.down)), 0)
+        let last = Swift.min(Int((center + support).rounded(.up)), inputSize)
+        var weights: [Float] = []
+        var total = 0.0
+        for input in first..<last {
+          let weight = Swift.max(0, 1 - Swift.abs((Double(input) + 0.5 - center) / support))
+          weights.append(Float(weight))
+          total += weight
+        }
+        if total > 0 { weights = weights.map { $0 / Float(total) } }
+        rows.append((first, weights))
       }
-      if total > 0 { weights = weights.map { $0 / Float(total) } }
-      kernel.starts.append(first)
-      kernel.weights.append(weights)
+      var kernel = Kernel()
+      kernel.taps = rows.map(\.weights.count).max() ?? 0
+      for row in rows {
+        // Keep every window inside the input so that the padded taps can be read safely.
+        let start = Swift.max(0, Swift.min(row.start, inputSize - kernel.taps))
+        let shift = row.start - start
+        kernel.starts.append(start)
+        var padded = [Float](repeating: 0, count: kernel.taps)
+        for (index, weight) in row.weights.enumerated() { padded[index + shift] = weight }
+        kernel.weights += padded
+      }
+      return kernel
     }
-    return kernel
   }
 
   /// `image` resampled to `width` × `height`.
@@ -39,26 +56,31 @@ public enum Resize {
     // Horizontal pass: image.height rows of `width` samples.
     var intermediate = [Float](repeating: 0, count: width * image.height)
     image.pixels.withUnsafeBufferPointer { source in
-      intermediate.withUnsafeMutableBufferPointer { target in
-        for y in 0..<image.height {
-          let row = y * image.width
-          for x in 0..<width {
-            var sum: Float = 0
-            let start = row + horizontal.starts[x]
-            for (offset, weight) in horizontal.weights[x].enumerated() { sum += source[start + offset] * weight }
-            target[y * width + x] = sum
+      horizontal.weights.withUnsafeBufferPointer { weights in
+        intermediate.withUnsafeMutableBufferPointer { target in
+          let taps = horizontal.taps
+          for y in 0..<image.height {
+            let row = y * image.width
+            for x in 0..<width {
+              var sum: Float = 0
+              let start = row + horizontal.starts[x]
+              for tap in 0..<taps { sum += source[start + tap] * weights[x * taps + tap] }
+              target[y * width + x] = sum
+            }
           }
         }
       }
     }
-    // Vertical pass.
+    // Vertical pass: whole rows at a time, which the compiler vectorises.
     var output = [Float](repeating: 0, count: width * height)
     intermediate.withUnsafeBufferPointer { source in
       output.withUnsafeMutableBufferPointer { target in
         for y in 0..<height {
           let start = vertical.starts[y]
-          for (offset, weight) in vertical.weights[y].enumerated() {
-            let row = (start + offset) * width
+          for tap in 0..<vertical.taps {
+            let weight = vertical.weights[y * vertical.taps + tap]
+            if weight == 0 { continue }
+            let row = (start + tap) * width
             for x in 0..<width { target[y * width + x] += source[row + x] * weight }
           }
         }
@@ -82,5 +104,19 @@ public enum Resize {
       pixels += image.pixels[(row * image.width + x)..<(row * image.width + x + width)]
     }
     return GrayImage(width: width, height: height, pixels: pixels, sourceBitDepth: image.sourceBitDepth)
+  }
+}
+
+/// Resize kernels by (input, output) size: a loader resizes thousands of images between the same sizes.
+final class KernelCache: @unchecked Sendable {
+  private let lock = NSLock()
+  private var kernels: [Int: Resize.Kernel] = [:]
+
+  func kernel(inputSize: Int, outputSize: Int, make: () -> Resize.Kernel) -> Resize.Kernel {
+    let key = inputSize << 32 | outputSize
+    if let kernel = lock.withLock({ kernels[key] }) { return kernel }
+    let kernel = make()
+    lock.withLock { kernels[key] = kernel }
+    return kernel
   }
 }

@@ -10,6 +10,6 @@ struct OrthoCXR: ParsableCommand {
       OrthoCXR runs on libtorch \(Torch.version) (CPU here; CUDA where a GPU and libtorch_cuda exist).
       Run `orthocxr help <subcommand>` for the options of each subcommand.
       """,
-    subcommands: [DemoCommand.self, BenchCommand.self, CheckpointCommand.self]
+    subcommands: [DemoCommand.self, DatasetCommand.self, BenchCommand.self, CheckpointCommand.self]
   )
 }

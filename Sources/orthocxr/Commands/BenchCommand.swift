@@ -3,10 +3,20 @@ import Engine
 import Foundation
 import Models
 
-/// Measures training and inference throughput of a model on random inputs: the engine's benchmark.
+/// Benchmarks: the engine (model training and inference) and the data pipeline.
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
+    abstract: "Measure speed: model training and inference, or the data pipeline (use a release build).",
+    subcommands: [ModelBench.self, DataBench.self],
+    defaultSubcommand: ModelBench.self
+  )
+}
+
+/// Measures training and inference throughput of a model on random inputs: the engine's benchmark.
+struct ModelBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "model",
     abstract: "Measure training and inference images per second (use a release build).",
     discussion: """
       Times full training steps (forward, cross-entropy, backward, SGD with momentum) and inference
