@@ -51,8 +51,13 @@ let package = Package(
     ),
     .target(name: "Engine", dependencies: ["CTorch"]),
     .target(name: "CImageIO", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+    .target(
+      name: "CDicom",
+      cxxSettings: [.unsafeFlags(["-I/usr/include/gdcm-3.0", "-Wno-deprecated-declarations"])],
+      linkerSettings: ["gdcmMSFF", "gdcmDSED", "gdcmDICT", "gdcmIOD", "gdcmCommon"].map { .linkedLibrary($0) }
+    ),
     // Pixel loops run optimised even in debug builds, so that tests on full-size radiographs stay fast.
-    .target(name: "Imaging", dependencies: ["CImageIO"], swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "Imaging", dependencies: ["CImageIO", "CDicom"], swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "Datasets", dependencies: ["Imaging", "Engine"], swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "Models", dependencies: ["Engine"]),
     .executableTarget(

@@ -161,11 +161,17 @@ import Testing
     var generator = SplitMix64(seed: 2026)
     let png = try ImageWriter.encode(
       (0..<(48 * 40)).map { UInt8($0 % 251) }, width: 48, height: 40, channels: 1, bitDepth: 8)
-    let seeds: [(String, Data)] = [
+    var seeds: [(String, Data)] = [
       ("png", png),
       ("jpeg", try ImageWriter.encodeJPEG(JPEGTests.gradient, width: 64, height: 48)),
       ("jpeg", try ImageWriter.encodeJPEG(JPEGTests.gradient, width: 64, height: 48, progressive: true)),
     ]
+    // DICOM: GDCM aborts on some damaged files; the reader must turn that into an error too.
+    if SharedData.isAvailable {
+      for name in ["COVID-100_mono1_12bit.dcm", "COVID-100_mono1_12bit_rle.dcm"] {
+        seeds.append(("dicom", try Data(contentsOf: URL(fileURLWithPath: SharedData.path("dicom/cxr/" + name)))))
+      }
+    }
     var decoded = 0
     var rejected = 0
     for (kind, original) in seeds {
@@ -179,7 +185,7 @@ import Testing
           }
         default:
           // Random bytes behind a valid signature, so the decoder itself is exercised.
-          let signature = Array(bytes.prefix(kind == "png" ? 8 : 20))
+          let signature = Array(bytes.prefix(kind == "png" ? 8 : kind == "dicom" ? 1_024 : 20))
           bytes =
             signature + (0..<(Int(generator.next() % 4096))).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
         }

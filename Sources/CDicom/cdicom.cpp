@@ -1,0 +1,406 @@
+// The implementation of cdicom.h: GDCM calls and value conversion; display logic lives in Swift.
+#include "cdicom.h"
+
+#include <gdcmAttribute.h>
+#include <gdcmDataSet.h>
+#include <gdcmImage.h>
+#include <gdcmImageReader.h>
+#include <gdcmReader.h>
+#include <gdcmSequenceOfItems.h>
+#include <gdcmStringFilter.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <algorithm>
+#include <exception>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+void set_error(char *error, size_t size, const std::string &message) {
+  if (error && size > 0) std::snprintf(error, size, "%s", message.c_str());
+}
+
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\0')) text.pop_back();
+  while (!text.empty() && text.front() == ' ') text.erase(text.begin());
+  return text;
+}
+
+/// The string value of a tag, or "" (first value of a multi-valued string).
+std::string string_value(const gdcm::DataSet &dataset, const gdcm::Tag &tag) {
+  if (!dataset.FindDataElement(tag)) return "";
+  const gdcm::DataElement &element = dataset.GetDataElement(tag);
+  const gdcm::ByteValue *bytes = element.GetByteValue();
+  if (!bytes) return "";
+  std::string value(bytes->GetPointer(), bytes->GetLength());
+  size_t separator = value.find('\\');
+  if (separator != std::string::npos) value.resize(separator);
+  return trimmed(value);
+}
+
+bool double_value(const gdcm::DataSet &dataset, const gdcm::Tag &tag, double &out) {
+  std::string text = string_value(dataset, tag);
+  if (text.empty()) return false;
+  char *end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  return end != text.c_str();
+}
+
+/// An unsigned 16-bit or signed/unsigned value of a US/SS element at `index` (LUT Descriptor).
+bool descriptor_value(const gdcm::DataElement &element, int index, bool is_little_endian, int32_t &out) {
+  const gdcm::ByteValue *bytes = element.GetByteValue();
+  if (!bytes || bytes->GetLength() < static_cast<uint32_t>(2 * (index + 1))) return false;
+  const unsigned char *p = reinterpret_cast<const unsigned char *>(bytes->GetPointer()) + 2 * index;
+  out = is_little_endian ? (p[0] | (p[1] << 8)) : ((p[0] << 8) | p[1]);
+  return true;
+}
+
+bool read_all(int fd, void *data, size_t size) {
+  char *bytes = static_cast<char *>(data);
+  while (size > 0) {
+    ssize_t got = read(fd, bytes, size);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    bytes += got;
+    size -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+}  // namespace
+
+extern "C" int cdcm_decode(const uint8_t *data, size_t size, cdcm_image *image, char *error, size_t error_size);
+
+namespace {
+
+bool send_all(int fd, const void *data, size_t size) {
+  const char *bytes = static_cast<const char *>(data);
+  while (size > 0) {
+    ssize_t sent = send(fd, bytes, size, MSG_NOSIGNAL);  // a dead peer is an error, not SIGPIPE
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent <= 0) return false;
+    bytes += sent;
+    size -= static_cast<size_t>(sent);
+  }
+  return true;
+}
+
+/// A decoder process: forked once, it decodes the files it is sent until its socket closes.
+struct DecoderProcess {
+  pid_t pid;
+  int socket;
+};
+
+[[noreturn]] void serve(int socket) {
+  int quiet = open("/dev/null", O_WRONLY);
+  if (quiet >= 0) dup2(quiet, STDERR_FILENO);  // GDCM's assertion messages are the parent's to report
+  uint64_t size = 0;
+  while (read_all(socket, &size, sizeof size)) {
+    std::vector<uint8_t> bytes(size);
+    if (size > 0 && !read_all(socket, bytes.data(), size)) break;
+    cdcm_image result;
+    char message[512] = {0};
+    int status = cdcm_decode(bytes.data(), bytes.size(), &result, message, sizeof message);
+    bool sent = send_all(socket, &status, sizeof status);
+    if (status != 0) {
+      sent = sent && send_all(socket, message, sizeof message);
+    } else {
+      size_t values = static_cast<size_t>(result.width) * result.height * result.samples_per_pixel;
+      sent = sent && send_all(socket, &result, sizeof result) &&
+             send_all(socket, result.values, values * sizeof(int32_t)) &&
+             send_all(socket, result.lut, result.lut_count * sizeof(uint16_t));
+      std::free(result.values);
+      std::free(result.lut);
+    }
+    if (!sent) break;
+  }
+  _exit(0);  // never the parent's exit handlers
+}
+
+std::mutex pool_mutex;
+std::vector<DecoderProcess> idle_decoders;
+
+bool start_decoder(DecoderProcess &process, std::string &failure) {
+  int sockets[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
+    failure = std::string("cannot create a socket pair: ") + std::strerror(errno);
+    return false;
+  }
+  pid_t child = fork();
+  if (child < 0) {
+    close(sockets[0]);
+    close(sockets[1]);
+    failure = std::string("cannot start the DICOM decoder process: ") + std::strerror(errno);
+    return false;
+  }
+  if (child == 0) {
+    close(sockets[0]);
+    serve(sockets[1]);
+  }
+  close(sockets[1]);
+  process = {child, sockets[0]};
+  return true;
+}
+
+void retire(const DecoderProcess &process, int &child_status) {
+  close(process.socket);
+  while (waitpid(process.pid, &child_status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+extern "C" int cdcm_decode_isolated(const uint8_t *data, size_t size, cdcm_image *image, char *error,
+                                    size_t error_size) {
+  std::memset(image, 0, sizeof *image);
+  DecoderProcess process{};
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    if (!idle_decoders.empty()) {
+      process = idle_decoders.back();
+      idle_decoders.pop_back();
+    }
+  }
+  std::string failure;
+  if (process.pid == 0 && !start_decoder(process, failure)) {
+    set_error(error, error_size, failure);
+    return 1;
+  }
+  uint64_t length = size;
+  int status = 1;
+  bool complete = send_all(process.socket, &length, sizeof length) && send_all(process.socket, data, size) &&
+                  read_all(process.socket, &status, sizeof status);
+  if (complete && status != 0) {
+    char message[512] = {0};
+    complete = read_all(process.socket, message, sizeof message);
+    if (complete) set_error(error, error_size, message);
+  } else if (complete) {
+    cdcm_image result;
+    complete = read_all(process.socket, &result, sizeof result);
+    size_t values = complete ? static_cast<size_t>(result.width) * result.height * result.samples_per_pixel : 0;
+    if (complete) {
+      result.values = static_cast<int32_t *>(std::malloc(std::max<size_t>(values, 1) * sizeof(int32_t)));
+      result.lut = result.lut_count ? static_cast<uint16_t *>(std::malloc(result.lut_count * sizeof(uint16_t))) : nullptr;
+      complete = result.values && read_all(process.socket, result.values, values * sizeof(int32_t)) &&
+                 (!result.lut_count || (result.lut && read_all(process.socket, result.lut, result.lut_count * sizeof(uint16_t))));
+      if (complete) {
+        *image = result;
+      } else {
+        std::free(result.values);
+        std::free(result.lut);
+      }
+    }
+  }
+  if (complete) {
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    idle_decoders.push_back(process);
+    return status;
+  }
+  // The decoder died mid-file (GDCM aborted): reap it; the next call starts a fresh one.
+  int child_status = 0;
+  retire(process, child_status);
+  set_error(error, error_size,
+            WIFSIGNALED(child_status)
+                ? "GDCM crashed reading it (signal " + std::to_string(WTERMSIG(child_status)) + "): the file is malformed"
+                : "the DICOM decoder process ended without an answer");
+  return 1;
+}
+
+extern "C" {
+
+void cdcm_free(void *pointer) { std::free(pointer); }
+
+int cdcm_decode(const uint8_t *data, size_t size, cdcm_image *image, char *error, size_t error_size) {
+  std::memset(image, 0, sizeof *image);
+  image->rescale_slope = 1;
+  try {
+    std::string bytes(reinterpret_cast<const char *>(data), size);
+    // GDCM is built with assertions on, and its image reader aborts the process on some malformed
+    // attributes instead of failing. Parse the plain dataset first and reject those files here.
+    {
+      std::istringstream probe_stream(bytes);
+      gdcm::Reader probe;
+      probe.SetStream(probe_stream);
+      if (!probe.Read()) {
+        set_error(error, error_size, "GDCM cannot parse it (not DICOM, truncated, or corrupt)");
+        return 1;
+      }
+      const gdcm::DataSet &probe_set = probe.GetFile().GetDataSet();
+      if (!probe_set.FindDataElement(gdcm::Tag(0x7fe0, 0x0010))) {
+        set_error(error, error_size, "it holds no pixel data (7FE0,0010): it is not an image");
+        return 1;
+      }
+      if (probe_set.FindDataElement(gdcm::Tag(0x0028, 0x0009)) && !probe_set.FindDataElement(gdcm::Tag(0x0028, 0x0008))) {
+        set_error(error, error_size,
+                  "it has a Frame Increment Pointer (0028,0009) but no Number of Frames (0028,0008), which GDCM cannot read");
+        return 1;
+      }
+    }
+    std::istringstream stream(bytes);
+    gdcm::ImageReader reader;
+    reader.SetStream(stream);
+    if (!reader.Read()) {
+      set_error(error, error_size, "GDCM cannot read it as a DICOM image (no pixel data, no file meta header, truncated, or not DICOM)");
+      return 1;
+    }
+    const gdcm::Image &dicom = reader.GetImage();
+    const gdcm::DataSet &dataset = reader.GetFile().GetDataSet();
+    const unsigned int *dimensions = dicom.GetDimensions();
+    const gdcm::PixelFormat &format = dicom.GetPixelFormat();
+    if (dicom.GetNumberOfDimensions() < 2 || dimensions[0] == 0 || dimensions[1] == 0) {
+      set_error(error, error_size, "it holds no image (no rows or columns)");
+      return 1;
+    }
+    image->width = dimensions[0];
+    image->height = dimensions[1];
+    image->frames = dicom.GetNumberOfDimensions() > 2 ? dimensions[2] : 1;
+    image->bits_allocated = format.GetBitsAllocated();
+    image->bits_stored = format.GetBitsStored();
+    image->pixel_representation = format.GetPixelRepresentation();
+    image->samples_per_pixel = format.GetSamplesPerPixel();
+    // GDCM pads the value to an even length ("MONOCHROME2 "): trim it.
+    std::string photometric = trimmed(gdcm::PhotometricInterpretation::GetPIString(dicom.GetPhotometricInterpretation()));
+    std::snprintf(image->photometric, sizeof image->photometric, "%s", photometric.c_str());
+    image->rescale_slope = dicom.GetSlope();
+    image->rescale_intercept = dicom.GetIntercept();
+
+    double center = 0, width = 0;
+    if (double_value(dataset, gdcm::Tag(0x0028, 0x1050), center) &&
+        double_value(dataset, gdcm::Tag(0x0028, 0x1051), width)) {
+      image->has_window = 1;
+      image->window_center = center;
+      image->window_width = width;
+    }
+    std::string function = string_value(dataset, gdcm::Tag(0x0028, 0x1056));
+    std::snprintf(image->voi_function, sizeof image->voi_function, "%s", function.empty() ? "LINEAR" : function.c_str());
+
+    // VOI LUT Sequence (0028,3010): descriptor (0028,3002) and data (0028,3006) of the first item.
+    if (dataset.FindDataElement(gdcm::Tag(0x0028, 0x3010))) {
+      gdcm::SmartPointer<gdcm::SequenceOfItems> sequence =
+          dataset.GetDataElement(gdcm::Tag(0x0028, 0x3010)).GetValueAsSQ();
+      if (sequence && sequence->GetNumberOfItems() > 0) {
+        const gdcm::DataSet &item = sequence->GetItem(1).GetNestedDataSet();
+        bool little = reader.GetFile().GetHeader().GetDataSetTransferSyntax() != gdcm::TransferSyntax::ExplicitVRBigEndian;
+        int32_t count = 0, first = 0, bits = 0;
+        if (item.FindDataElement(gdcm::Tag(0x0028, 0x3002)) && item.FindDataElement(gdcm::Tag(0x0028, 0x3006))) {
+          const gdcm::DataElement &descriptor = item.GetDataElement(gdcm::Tag(0x0028, 0x3002));
+          const gdcm::ByteValue *data = item.GetDataElement(gdcm::Tag(0x0028, 0x3006)).GetByteValue();
+          if (descriptor_value(descriptor, 0, little, count) && descriptor_value(descriptor, 1, little, first) &&
+              descriptor_value(descriptor, 2, little, bits) && data) {
+            if (count == 0) count = 65536;  // the standard's encoding of 2^16 entries
+            // The first-mapped value is signed when the pixels are.
+            if (image->pixel_representation == 1 && first > 32767) first -= 65536;
+            size_t entries = std::min<size_t>(count, data->GetLength() / 2);
+            image->lut = static_cast<uint16_t *>(std::malloc(entries * sizeof(uint16_t)));
+            const unsigned char *p = reinterpret_cast<const unsigned char *>(data->GetPointer());
+            for (size_t i = 0; i < entries; ++i) {
+              image->lut[i] = little ? (p[2 * i] | (p[2 * i + 1] << 8)) : ((p[2 * i] << 8) | p[2 * i + 1]);
+            }
+            image->lut_count = static_cast<uint32_t>(entries);
+            image->lut_first_mapped = first;
+            image->lut_bits = bits;
+          }
+        }
+      }
+    }
+
+    // A damaged header can declare an enormous image; refuse before allocating for it.
+    const double declared_bytes = static_cast<double>(image->width) * image->height * image->samples_per_pixel *
+                                  ((image->bits_allocated + 7) / 8);
+    if (image->width > 65535 || image->height > 65535 || declared_bytes > 2.0e9) {
+      set_error(error, error_size,
+                "it declares an image of " + std::to_string(image->width) + "x" + std::to_string(image->height) +
+                    ", too large to be a radiograph (a damaged header?)");
+      return 1;
+    }
+
+    // Uncompressed pixel data shorter than the rows, columns and frames declare is a truncated file,
+    // which GDCM would hand over padded: a silently wrong image. GDCM reports the declared length,
+    // so look at the bytes: the Pixel Data element (7FE0,0010) must fit in the file.
+    const gdcm::TransferSyntax &syntax = reader.GetFile().GetHeader().GetDataSetTransferSyntax();
+    // Deflated files hold compressed bytes; YBR_FULL_422 stores two samples per pixel, not three.
+    if (!syntax.IsEncapsulated() && syntax != gdcm::TransferSyntax::DeflatedExplicitVRLittleEndian &&
+        image->bits_allocated >= 8) {
+      const int stored_samples = photometric == "YBR_FULL_422" ? 2 : image->samples_per_pixel;
+      size_t declared = static_cast<size_t>(image->width) * image->height * image->frames * stored_samples *
+                        ((image->bits_allocated + 7) / 8);
+      const bool big = syntax == gdcm::TransferSyntax::ExplicitVRBigEndian;
+      const std::string tag = big ? std::string("\x7F\xE0\x00\x10", 4) : std::string("\xE0\x7F\x10\x00", 4);
+      size_t position = bytes.find(tag, 132);
+      // The shortest element header (implicit VR) is 8 bytes: tag and length.
+      if (position == std::string::npos || position + 8 + declared > bytes.size()) {
+        size_t available = position == std::string::npos ? 0 : bytes.size() - std::min(bytes.size(), position + 8);
+        set_error(error, error_size,
+                  "its pixel data is truncated (" + std::to_string(available) + " bytes, " + std::to_string(declared) +
+                      " declared)");
+        return 1;
+      }
+    }
+
+    // Decompressed pixel data, then the first frame's samples sign-extended to int32.
+    std::vector<char> buffer(dicom.GetBufferLength());
+    if (buffer.empty() || !dicom.GetBuffer(buffer.data())) {
+      cdcm_free(image->lut);
+      image->lut = nullptr;
+      set_error(error, error_size,
+                std::string("GDCM cannot decode its pixel data (transfer syntax ") +
+                    gdcm::TransferSyntax::GetTSString(dicom.GetTransferSyntax()) + ")");
+      return 1;
+    }
+    size_t samples = static_cast<size_t>(image->width) * image->height * image->samples_per_pixel;
+    size_t bytes_per_sample = (image->bits_allocated + 7) / 8;
+    if (image->bits_allocated != 8 && image->bits_allocated != 16 && image->bits_allocated != 32) {
+      cdcm_free(image->lut);
+      image->lut = nullptr;
+      set_error(error, error_size, "it uses " + std::to_string(image->bits_allocated) + " bits per sample, which OrthoCXR does not read");
+      return 1;
+    }
+    if (buffer.size() < samples * bytes_per_sample) {
+      cdcm_free(image->lut);
+      image->lut = nullptr;
+      set_error(error, error_size, "its pixel data is shorter than its rows and columns say");
+      return 1;
+    }
+    image->values = static_cast<int32_t *>(std::malloc(samples * sizeof(int32_t)));
+    bool planar = dicom.GetPlanarConfiguration() == 1 && image->samples_per_pixel > 1;
+    size_t plane = static_cast<size_t>(image->width) * image->height;
+    int stored = image->bits_stored > 0 ? image->bits_stored : image->bits_allocated;
+    for (size_t i = 0; i < samples; ++i) {
+      // Interleave planar data (RRR…GGG…BBB…) as RGBRGB….
+      size_t source = planar ? (i % image->samples_per_pixel) * plane + i / image->samples_per_pixel : i;
+      const unsigned char *p = reinterpret_cast<const unsigned char *>(buffer.data()) + source * bytes_per_sample;
+      uint32_t raw = 0;
+      std::memcpy(&raw, p, bytes_per_sample);  // GDCM hands over native (little-endian) order
+      if (stored < 32) raw &= (1u << stored) - 1;
+      int32_t value = static_cast<int32_t>(raw);
+      if (image->pixel_representation == 1 && stored < 32 && (raw & (1u << (stored - 1)))) {
+        value = static_cast<int32_t>(raw) - (1 << stored);
+      }
+      image->values[i] = value;
+    }
+    return 0;
+  } catch (const std::exception &exception) {
+    set_error(error, error_size, std::string("GDCM failed: ") + exception.what());
+  } catch (...) {
+    set_error(error, error_size, "GDCM failed with an unknown exception");
+  }
+  cdcm_free(image->lut);
+  cdcm_free(image->values);
+  image->lut = nullptr;
+  image->values = nullptr;
+  return 1;
+}
+
+}  // extern "C"

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+
+@testable import Imaging
+
+@Suite(SharedData.required) struct DicomTests {
+  /// Each chest X-ray DICOM decodes to the display image a correct reader yields, within one grey
+  /// level: rescale, VOI window (linear function), MONOCHROME1 inversion, in three encodings.
+  @Test func chestXRaysMatchTheirExpectedDisplayImages() throws {
+    let folder = SharedData.path("dicom/cxr")
+    let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".dcm") }.sorted()
+    #expect(names.count == 12)
+    for name in names {
+      let image = try ImageReader.read(folder + "/" + name)
+      let expected = try ImageReader.read(folder + "/expected/" + name.replacingOccurrences(of: ".dcm", with: ".png"))
+      #expect(image.width == expected.width && image.height == expected.height, "\(name)")
+      let worst = zip(image.displayBytes, expected.displayBytes).map { abs(Int($0) - Int($1)) }.max() ?? 255
+      #expect(worst <= 1, "\(name): differs by up to \(worst) grey levels")
+    }
+    let twelveBit = try DicomDecoding.decodeWithAttributes(
+      Data(contentsOf: URL(fileURLWithPath: folder + "/COVID-100_mono1_12bit.dcm")), path: "12-bit")
+    #expect(twelveBit.attributes.photometric == "MONOCHROME1")
+    #expect(twelveBit.attributes.bitsStored == 12)
+    #expect(twelveBit.attributes.window != nil)
+  }
+
+  /// pydicom's test files: which decode and which are rejected, each with a reason. A file moving
+  /// from one list to the other is a change in behaviour to look at.
+  static let decoding: Set<String> = [
+    "693_J2KI.dcm", "CT_small.dcm", "ExplVR_BigEnd.dcm", "GDCMJ2K_TextGBR.dcm", "J2K_pixelrep_mismatch.dcm",
+    "JPEG-lossy.dcm", "JPEG2000.dcm", "JPEGLSNearLossless_08.dcm", "JPEGLSNearLossless_16.dcm", "JPGExtended.dcm",
+    "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm", "MR_small_expb.dcm", "MR_small_implicit.dcm",
+    "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_padded.dcm",
+    "SC_jpeg_no_color_transform.dcm", "SC_jpeg_no_color_transform_2.dcm", "SC_rgb_dcmtk_+eb+cr.dcm",
+    "SC_rgb_dcmtk_+eb+cy+n1.dcm", "SC_rgb_dcmtk_+eb+cy+n2.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm",
+    "SC_rgb_dcmtk_+eb+cy+s2.dcm", "SC_rgb_dcmtk_+eb+cy+s4.dcm", "SC_rgb_gdcm_KY.dcm", "SC_rgb_jls_lossy_line.dcm",
+    "SC_rgb_jls_lossy_sample.dcm", "SC_rgb_jpeg.dcm", "SC_rgb_jpeg_app14_dcmd.dcm", "SC_rgb_jpeg_dcmd.dcm",
+    "SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_jpeg_gdcm.dcm", "SC_rgb_jpeg_lossy_gdcm.dcm", "SC_rgb_rle.dcm",
+    "SC_rgb_rle_16bit.dcm", "SC_rgb_rle_16bit_2frame.dcm", "SC_rgb_rle_2frame.dcm", "SC_rgb_rle_32bit.dcm",
+    "SC_rgb_rle_32bit_2frame.dcm", "SC_rgb_small_odd.dcm", "SC_rgb_small_odd_big_endian.dcm",
+    "SC_rgb_small_odd_jpeg.dcm", "SC_ybr_full_422_uncompressed.dcm", "badVR.dcm", "examples_jpeg2k.dcm",
+    "examples_overlay.dcm", "examples_rgb_color.dcm", "examples_ybr_color.dcm", "image_dfl.dcm", "rtdose.dcm",
+    "rtdose_expb.dcm", "rtdose_rle.dcm",
+  ]
+
+  /// Rejected, with the reason's key words.
+  static let rejected: [String: String] = [
+    // Not images: a directory, structured reports, RT plans and structures, a waveform, private sequences.
+    "DICOMDIR-empty.dcm": "no pixel data", "UN_sequence.dcm": "no pixel data", "empty_charset_LEI.dcm": "no pixel data",
+    "priv_SQ.dcm": "no pixel data", "reportsi.dcm": "no pixel data",
+    "reportsi_with_empty_number_tags.dcm": "no pixel data",
+    "rtplan.dcm": "no pixel data", "rtstruct.dcm": "no pixel data", "test-SR.dcm": "no pixel data",
+    "waveform_ecg.dcm": "no pixel data", "ExplVR_BigEndNoMeta.dcm": "no pixel data",
+    "ExplVR_LitEndNoMeta.dcm": "no pixel data", "no_meta_group_length.dcm": "no pixel data",
+    "nested_priv_SQ.dcm": "cannot read it as a DICOM image",
+    // No file meta header or transfer syntax: GDCM cannot tell how to parse them.
+    "no_meta.dcm": "cannot parse", "meta_missing_tsyntax.dcm": "cannot parse", "rtplan_truncated.dcm": "cannot parse",
+    // Damaged pixel data.
+    "MR_truncated.dcm": "truncated", "JPEG2000-embedded-sequence-delimiter.dcm": "cannot decode its pixel data",
+    // Valid, but not what a radiograph is: GDCM would abort on these, 1-bit segmentations, palette colour.
+    "rtdose_1frame.dcm": "Frame Increment Pointer", "rtdose_expb_1frame.dcm": "Frame Increment Pointer",
+    "rtdose_rle_1frame.dcm": "Frame Increment Pointer", "liver_1frame.dcm": "1 bits per sample",
+    "liver_expb_1frame.dcm": "1 bits per sample", "examples_palette.dcm": "PALETTE COLOR",
+  ]
+
+  @Test func everyPydicomTestFileDecodesOrFailsClearly() throws {
+    let folder = SharedData.path("dicom/pydicom-test-files")
+    let names = Set(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".dcm") })
+    #expect(names == Self.decoding.union(Self.rejected.keys), "every file is in one of the two lists")
+    for name in names.sorted() {
+      let path = folder + "/" + name
+      do {
+        let image = try ImageReader.read(path)
+        #expect(Self.decoding.contains(name), "\(name) decoded but is listed as rejected")
+        #expect(image.width > 0 && image.pixels.allSatisfy { $0.isFinite && (0...1).contains($0) }, "\(name)")
+      } catch let error as ImageError {
+        #expect(error.path == path)
+        let expected = Self.rejected[name]
+        #expect(expected != nil, "\(name) was rejected but is listed as decoding: \(error.reason)")
+        if let expected { #expect(error.reason.contains(expected), "\(name): \(error.reason)") }
+      }
+    }
+  }
+
+  @Test func truncatedChestXRayDICOMIsRejected() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: SharedData.path("dicom/cxr/COVID-100_mono1_12bit.dcm")))
+    for fraction in [2, 4] {
+      let path = folder + "/cut-\(fraction).dcm"
+      try bytes.prefix(bytes.count / fraction).write(to: URL(fileURLWithPath: path))
+      #expect(readingError(path)?.path == path)
+    }
+  }
+}
+
+@Suite struct VOIFunctionTests {
+  /// DICOM PS3.3 C.11.2.1.2.1 by hand: centre 2048, width 4096 maps 0 to the bottom and 4095 to the top.
+  @Test func linearExactAndSigmoid() {
+    #expect(DicomDecoding.voi(-1, center: 2048, width: 4096, function: "LINEAR") == 0)
+    #expect(abs(DicomDecoding.voi(2047.5, center: 2048, width: 4096, function: "LINEAR") - 0.5) < 1e-12)
+    #expect(DicomDecoding.voi(4095, center: 2048, width: 4096, function: "LINEAR") == 1)
+    // Centre 40, width 400 (a soft-tissue window): x = 40 - 0.5 + 399 / 4 is three quarters up.
+    #expect(abs(DicomDecoding.voi(39.5 + 99.75, center: 40, width: 400, function: "LINEAR") - 0.75) < 1e-12)
+    #expect(DicomDecoding.voi(140, center: 40, width: 400, function: "LINEAR_EXACT") == 0.75)
+    #expect(abs(DicomDecoding.voi(40, center: 40, width: 400, function: "SIGMOID") - 0.5) < 1e-12)
+  }
+}
