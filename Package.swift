@@ -36,6 +36,8 @@ let package = Package(
     .library(name: "Models", targets: ["Models"]),
     .library(name: "Imaging", targets: ["Imaging"]),
     .library(name: "Datasets", targets: ["Datasets"]),
+    .library(name: "Training", targets: ["Training"]),
+    .library(name: "Evaluation", targets: ["Evaluation"]),
     .executable(name: "orthocxr", targets: ["orthocxr"]),
   ],
   dependencies: [
@@ -60,6 +62,8 @@ let package = Package(
     .target(name: "Imaging", dependencies: ["CImageIO", "CDicom"], swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "Datasets", dependencies: ["Imaging", "Engine"], swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "Models", dependencies: ["Engine"]),
+    .target(name: "Training", dependencies: ["Engine", "Models", "Datasets"]),
+    .target(name: "Evaluation", swiftSettings: [.unsafeFlags(["-O"])]),
     .executableTarget(
       name: "orthocxr",
       dependencies: [
@@ -69,6 +73,8 @@ let package = Package(
     .testTarget(name: "EngineTests", dependencies: ["Engine", "Models"], exclude: ["Fixtures"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine"]),
+    .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine"]),
+    .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
   ],
   cxxLanguageStandard: .cxx20
 )
