@@ -62,7 +62,7 @@ let package = Package(
     .target(name: "Imaging", dependencies: ["CImageIO", "CDicom"], swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "Datasets", dependencies: ["Imaging", "Engine"], swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "Models", dependencies: ["Engine"]),
-    .target(name: "Training", dependencies: ["Engine", "Models", "Datasets"]),
+    .target(name: "Training", dependencies: ["Engine", "Models", "Datasets", "Evaluation"]),
     .target(name: "Evaluation", swiftSettings: [.unsafeFlags(["-O"])]),
     .executableTarget(
       name: "orthocxr",
@@ -73,7 +73,7 @@ let package = Package(
     .testTarget(name: "EngineTests", dependencies: ["Engine", "Models"], exclude: ["Fixtures"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine"]),
-    .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine"]),
+    .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
   ],
   cxxLanguageStandard: .cxx20

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,20 @@ const char *ct_version(void) { return TORCH_VERSION; }
 void ct_set_num_threads(int threads) { at::set_num_threads(threads); }
 int ct_get_num_threads(void) { return at::get_num_threads(); }
 void ct_manual_seed(uint64_t seed) { torch::manual_seed(seed); }
+int ct_get_rng_state(ct_tensor *out) {
+  PROTECT({
+    auto generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    *out = wrap(generator.get_state());
+  })
+}
+int ct_set_rng_state(ct_tensor state) {
+  PROTECT({
+    auto generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(T(state));
+  })
+}
 int ct_load_library(const char *path) {
   if (dlopen(path, RTLD_NOW | RTLD_GLOBAL) == nullptr) {
     const char *message = dlerror();

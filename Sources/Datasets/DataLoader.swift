@@ -110,8 +110,11 @@ public final class DataLoader: @unchecked Sendable {
     return order
   }
 
-  /// The batches of one epoch, produced by worker threads.
-  public func epoch(_ epoch: Int) -> Epoch { Epoch(loader: self, epoch: epoch) }
+  /// The batches of one epoch, produced by worker threads. `firstBatch` skips the batches before it,
+  /// to resume an interrupted epoch exactly where it stopped.
+  public func epoch(_ epoch: Int, startingAt firstBatch: Int = 0) -> Epoch {
+    Epoch(loader: self, epoch: epoch, firstBatch: firstBatch)
+  }
 
   /// The image of one entry as the network sees it before normalisation: cached resize, then
   /// augmentation with the sample's own seed.
@@ -167,13 +170,14 @@ public final class DataLoader: @unchecked Sendable {
   public final class Epoch: @unchecked Sendable {
     private let pipeline: Pipeline
 
-    init(loader: DataLoader, epoch: Int) {
+    init(loader: DataLoader, epoch: Int, firstBatch: Int) {
       let order = loader.order(epoch: epoch)
       let size = loader.options.batchSize
       var batches = stride(from: 0, to: order.count, by: size).map {
         Array(order[$0..<Swift.min($0 + size, order.count)])
       }
       if loader.options.dropLast, let last = batches.last, last.count < size { batches.removeLast() }
+      batches.removeFirst(Swift.min(Swift.max(firstBatch, 0), batches.count))
       pipeline = Pipeline(loader: loader, epoch: epoch, batches: batches)
       // The workers hold the pipeline, not the epoch, so that releasing the epoch stops them.
       for worker in 0..<Swift.max(1, loader.options.workers) {

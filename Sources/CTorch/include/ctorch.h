@@ -50,6 +50,9 @@ const char *ct_version(void);
 void ct_set_num_threads(int threads);
 int ct_get_num_threads(void);
 void ct_manual_seed(uint64_t seed);
+/// The state of libtorch's default CPU generator as a uint8 tensor, and restoring it (exact resume).
+int ct_get_rng_state(ct_tensor *out);
+int ct_set_rng_state(ct_tensor state);
 /// Loads a CUDA backend library (libtorch_cuda.so) into the process so that CUDA devices become
 /// usable; the CPU-only link keeps it optional.
 int ct_load_library(const char *path);

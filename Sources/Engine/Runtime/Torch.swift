@@ -33,6 +33,12 @@ public enum Torch {
   /// Seeds libtorch's generators (CPU and, when loaded, CUDA) so that runs can be repeated.
   public static func seed(_ seed: UInt64) { ct_manual_seed(seed) }
 
+  /// The state of libtorch's CPU random generator (a uint8 tensor), to save with a checkpoint.
+  public static func randomState() throws -> Tensor { try Tensor.make { ct_get_rng_state($0) } }
+
+  /// Restores a state from `randomState()`, so that a resumed run draws the same numbers.
+  public static func setRandomState(_ state: Tensor) throws { try check(ct_set_rng_state(state.handle)) }
+
   /// Whether a CUDA device can be used. The project links only libtorch's CPU library, so CUDA
   /// becomes available after `loadCUDABackend()` on a machine with a GPU and CUDA's libraries.
   public static var isCUDAAvailable: Bool { ct_cuda_is_available() != 0 }
