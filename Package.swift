@@ -67,7 +67,7 @@ let package = Package(
     .executableTarget(
       name: "orthocxr",
       dependencies: [
-        "Engine", "Models", "Imaging", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Engine", "Models", "Imaging", "Datasets", "Training", "Evaluation", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .testTarget(name: "EngineTests", dependencies: ["Engine", "Models"], exclude: ["Fixtures"]),

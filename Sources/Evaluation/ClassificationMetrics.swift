@@ -2,7 +2,8 @@
 ///
 /// Definitions (per class c, one-vs-rest, with TP, FP, TN, FN counted for c):
 /// sensitivity (recall) TP/(TP+FN); specificity TN/(TN+FP); PPV (precision) TP/(TP+FP);
-/// NPV TN/(TN+FN); F1 2·PPV·sensitivity/(PPV+sensitivity). Accuracy is the share of correct
+/// NPV TN/(TN+FN); F1 2TP/(2TP+FP+FN) (the harmonic mean of PPV and sensitivity, 0 for a class
+/// never predicted). Accuracy is the share of correct
 /// predictions; balanced accuracy the mean sensitivity over classes; macro-F1 the mean F1.
 /// ROC AUC is one-vs-rest on the class's probability, ties counted as half (Mann–Whitney); a metric
 /// whose denominator is zero (no positives, no predictions) is nil rather than a made-up number.

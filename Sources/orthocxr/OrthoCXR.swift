@@ -10,6 +10,10 @@ struct OrthoCXR: ParsableCommand {
       OrthoCXR runs on libtorch \(Torch.version) (CPU here; CUDA where a GPU and libtorch_cuda exist).
       Run `orthocxr help <subcommand>` for the options of each subcommand.
       """,
-    subcommands: [DemoCommand.self, DatasetCommand.self, BenchCommand.self, CheckpointCommand.self]
+    subcommands: [
+      DemoCommand.self, TrainCommand.self, EvaluateCommand.self, CalibrateCommand.self, DatasetCommand.self,
+      BenchCommand.self,
+      CheckpointCommand.self,
+    ]
   )
 }

@@ -26,6 +26,14 @@ private func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-12) -> Bo
     #expect(first.support == 3)
   }
 
+  /// A class that is present but never predicted has F1 0 (not undefined), so macro-F1 stays defined.
+  @Test func neverPredictedClassHasZeroF1() {
+    let report = ClassificationMetrics.evaluate(probabilities: [[0.9, 0.1], [0.8, 0.2]], labels: [0, 1])
+    #expect(report.perClass[1].f1 == 0)
+    #expect(report.perClass[1].positivePredictiveValue == nil)
+    #expect(close(report.macroF1, (2.0 / 3 + 0) / 2))
+  }
+
   @Test func aucCountsTiesAsHalf() {
     // Pairs: 0.9>0.5, 0.9>0.1, 0.5=0.5 (½), 0.5>0.1 → 3.5 of 4.
     #expect(
@@ -40,6 +48,7 @@ private func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-12) -> Bo
     #expect(report.accuracy == 1)
     #expect(report.perClass[0].auc == nil, "no negatives for class 0")
     #expect(report.perClass[1].sensitivity == nil, "no positives for class 1")
+    #expect(report.perClass[1].f1 == nil, "class 1 is neither present nor predicted")
     #expect(report.macroAUC == nil)
     #expect(report.balancedAccuracy == nil)
   }

@@ -1,0 +1,196 @@
+import ArgumentParser
+import Datasets
+import Engine
+import Foundation
+import Models
+import Training
+
+/// Trains a baseline (λ = 0) or OS model.
+struct TrainCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Train a classifier with cross-entropy + λ·OS (λ = 0: the baseline).",
+    discussion: """
+      Validates every epoch, keeps the best (by --select) and the last checkpoint in the run folder,
+      with config.json (the resolved settings), log.jsonl (every step and epoch) and metrics.json.
+      Ctrl-C saves where training is and exits; --resume continues exactly from there.
+
+      Example: orthocxr train --train data/train.txt --val data/val.txt --lambda 0.01 --output runs/os
+      """
+  )
+
+  @Option(help: "Training split (COVIDx split file, class folder or CSV).")
+  var train: String
+
+  @Option(help: "Validation split, for model selection and early stopping.")
+  var val: String?
+
+  @Option(help: "Label map: three-class, covid-vs-normal, covid-vs-noncovid, or label=class,…")
+  var labelMap = "three-class"
+
+  @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var model: Architecture = .resnet18
+
+  @Option(help: "Weights to start from (.safetensors or .pth; loaded non-strictly, the classifier is kept new).")
+  var weights: String?
+
+  @Option(help: "Network input side in pixels.")
+  var imageSize = 224
+
+  @Option(help: "Input channels: 1 (greyscale) or 3 (for ImageNet weights).")
+  var channels = 1
+
+  @Flag(help: "No augmentation.")
+  var noAugmentation = false
+
+  @Option(help: "Run folder (created).")
+  var output: String
+
+  @Flag(help: "Continue the run in --output from its last checkpoint.")
+  var resume = false
+
+  @OptionGroup var loader: LoaderOptions
+
+  @Option(help: "Epochs.") var epochs = 10
+  @Option(help: "Optimizer: sgd, adam, adamw.") var optimizer: TrainingSettings.OptimizerKind = .adamw
+  @Option(help: "Learning rate.") var learningRate = 1e-3
+  @Option(help: "SGD momentum.") var momentum = 0.9
+  @Option(help: "Weight decay.") var weightDecay = 1e-4
+  @Option(help: "Schedule: constant, step, cosine.") var schedule: TrainingSettings.ScheduleKind = .cosine
+  @Option(help: "Linear warm-up epochs.") var warmupEpochs = 1
+  @Option(help: "λ of the OS term (0: baseline).") var lambda = 0.0
+  @Option(help: "OS variant: batch, feature, blocks(k).") var osVariant = "batch"
+  @Option(help: "Label smoothing of the cross-entropy.") var labelSmoothing = 0.0
+  @Option(help: "Validation metric that picks the best checkpoint: accuracy, macro-f1, balanced-accuracy, nll.")
+  var select: TrainingSettings.SelectionMetric = .macroF1
+  @Option(help: "Stop after this many epochs without improvement.") var patience: Int?
+  @Flag(help: "Train in float32 rather than bf16 autocast.") var fp32 = false
+  @Option(help: "Random seed (weights, order, augmentation).") var seed: UInt64 = 0
+
+  func validate() throws {
+    guard epochs > 0, imageSize >= 32, channels == 1 || channels == 3, learningRate >= 0 else {
+      throw ValidationError("--epochs must be positive, --image-size at least 32, --channels 1 or 3")
+    }
+    guard OrthogonalSpheres(osVariant) != nil else {
+      throw ValidationError("--os-variant must be batch, feature or blocks(k), not \"\(osVariant)\"")
+    }
+  }
+
+  var settings: TrainingSettings {
+    var settings = TrainingSettings()
+    settings.epochs = epochs
+    settings.optimizer = optimizer
+    settings.learningRate = learningRate
+    settings.momentum = momentum
+    settings.weightDecay = weightDecay
+    settings.schedule = schedule
+    settings.warmupEpochs = warmupEpochs
+    settings.lambda = lambda
+    settings.osVariant = osVariant
+    settings.labelSmoothing = labelSmoothing
+    settings.selectionMetric = select
+    settings.earlyStoppingPatience = patience
+    settings.mixedPrecision = !fp32
+    settings.seed = seed
+    return settings
+  }
+
+  func run() throws {
+    Torch.threadCount = loader.threads
+    Torch.seed(seed)
+    let map: LabelMap
+    do { map = try LabelMap.parse(labelMap) } catch { throw ValidationError("--label-map: \(error)") }
+    let preprocessing = Preprocessing(size: imageSize, channels: channels)
+    let trainEntries = try loader.entries(train, labelMap: map)
+    let trainLoader = DataLoader(
+      entries: trainEntries, classCount: map.classes.count, preprocessing: preprocessing,
+      augmentation: noAugmentation ? nil : Augmentation(), options: loader.loaderOptions(seed: seed, shuffle: true),
+      cache: ImageCache())
+    let validationLoader = try val.map {
+      DataLoader(
+        entries: try loader.entries($0, labelMap: map), classCount: map.classes.count, preprocessing: preprocessing,
+        options: loader.loaderOptions(seed: seed, shuffle: false), cache: ImageCache())
+    }
+    let network = try model.make(classCount: map.classes.count, inputChannels: channels)
+    if let weights, !resume {
+      var state = Checkpoint.unwrapped(try Checkpoint.read(from: weights))
+      let head = network.lastConvolutionalLayer == "layer4" ? "fc." : "classifier."
+      state = state.filter { !$0.key.hasPrefix(head) }  // a new task gets a new classifier
+      let report = try network.loadStateDict(state, strict: false)
+      print(
+        "loaded \(weights): \(report.missingKeys.count) tensors kept new (\(report.missingKeys.prefix(4).joined(separator: ", "))…), \(report.unexpectedKeys.count) ignored"
+      )
+    }
+    try network.setMemoryFormat(.channelsLast)
+    try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+    let configuration = RunConfiguration(
+      model: model.rawValue, train: train, val: val, labelMap: labelMap, classes: map.classes, imageSize: imageSize,
+      channels: channels, augmentation: !noAugmentation, batchSize: loader.batchSize, weights: weights,
+      settings: settings)
+    try writeJSON(configuration, to: output + "/config.json")
+    let trainer = try Trainer(
+      model: network, settings: settings, trainLoader: trainLoader, validationLoader: validationLoader,
+      runDirectory: output,
+      metadata: TrainedModel.metadata(
+        architecture: model, labelMap: map, labelMapText: labelMap, preprocessing: preprocessing))
+    installInterruptHandler()
+    trainer.stopRequested = { interruptRequested.load(ordering: .relaxed) }
+    trainer.onProgress = { step in
+      let done = Int(20 * Double(step.batch) / Double(max(step.batches, 1)))
+      progress(
+        "epoch \(step.epoch + 1)/\(step.epochs) [\(String(repeating: "#", count: done))\(String(repeating: ".", count: 20 - done))] "
+          + "\(step.batch)/\(step.batches) loss \(String(format: "%.4f", step.loss)) · "
+          + "\(String(format: "%.1f", step.imagesPerSecond)) img/s · \(durationText(step.secondsLeft)) left")
+    }
+    trainer.onEpoch = { record in
+      progress(nil)
+      var line = String(format: "epoch %d: loss %.4f (CE %.4f", record.epoch, record.trainingLoss, record.crossEntropy)
+      if let os = record.orthogonalSpheres { line += String(format: ", OS %.4f", os) }
+      line += ")"
+      if let validation = record.validation {
+        line += String(
+          format: "  val accuracy %.1f%%  macro-F1 %.3f  ECE %.4f", validation.accuracy * 100, validation.macroF1 ?? 0,
+          validation.ece)
+      }
+      print(line + String(format: "  (%.0f s)", record.seconds))
+    }
+    print(
+      "training \(model.rawValue) on \(trainEntries.count) images (\(map.classes.joined(separator: ", "))), λ = \(lambda) (\(osVariant)), \(epochs) epochs → \(output)/"
+    )
+    let summary: TrainingSummary
+    do {
+      summary = try trainer.run(resume: resume)
+    } catch let error as TrainingError {
+      progress(nil)
+      throw ValidationError(error.description)
+    }
+    try writeJSON(summary, to: output + "/metrics.json")
+    if !summary.skippedImages.isEmpty {
+      print("skipped \(summary.skippedImages.count) unreadable image(s); see metrics.json")
+    }
+    if summary.interrupted {
+      print("interrupted: saved \(trainer.lastCheckpointPath); continue with the same command and --resume")
+      throw ExitCode(130)
+    }
+    print("best epoch \(summary.bestEpoch.map(String.init) ?? "–") → \(trainer.bestCheckpointPath)")
+  }
+}
+
+/// The resolved settings of a run, written to config.json.
+struct RunConfiguration: Codable {
+  var model: String
+  var train: String
+  var val: String?
+  var labelMap: String
+  var classes: [String]
+  var imageSize: Int
+  var channels: Int
+  var augmentation: Bool
+  var batchSize: Int
+  var weights: String?
+  var settings: TrainingSettings
+}
+
+extension TrainingSettings.OptimizerKind: ExpressibleByArgument {}
+extension TrainingSettings.ScheduleKind: ExpressibleByArgument {}
+extension TrainingSettings.SelectionMetric: ExpressibleByArgument {}
