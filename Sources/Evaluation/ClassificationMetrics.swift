@@ -62,10 +62,9 @@ public enum ClassificationMetrics {
       let trueNegatives = total - truePositives - falseNegatives - falsePositives
       let sensitivity = ratio(truePositives, truePositives + falseNegatives)
       let precision = ratio(truePositives, truePositives + falsePositives)
-      var f1: Double?
-      if let sensitivity, let precision {
-        f1 = sensitivity + precision == 0 ? 0 : 2 * sensitivity * precision / (sensitivity + precision)
-      }
+      // F1 = 2TP / (2TP + FP + FN): 0 for a class that exists but is never predicted right, and
+      // undefined only for a class that is neither present nor predicted.
+      let f1 = ratio(2 * truePositives, 2 * truePositives + falsePositives + falseNegatives)
       perClass.append(
         .init(
           sensitivity: sensitivity, specificity: ratio(trueNegatives, trueNegatives + falsePositives),
