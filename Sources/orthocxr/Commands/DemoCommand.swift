@@ -1,9 +1,11 @@
 import ArgumentParser
 import Datasets
 import Engine
+import Evaluation
 import Foundation
 import Imaging
 import Models
+import Training
 
 /// The README's main command: the whole pipeline on synthetic chest X-rays (or the user's data).
 /// It grows with the project: the OS loss, calibration, Grad-CAM and the report join it as they land.
@@ -48,6 +50,9 @@ struct DemoCommand: ParsableCommand {
   @Option(help: "Random seed.")
   var seed: UInt64 = 0
 
+  @Option(help: "λ of the OS model (the baseline has λ = 0).")
+  var lambda = 0.01
+
   func validate() throws {
     guard epochs > 0, imageSize >= 32, batchSize > 0, perClass > 0, threads > 0 else {
       throw ValidationError(
@@ -64,6 +69,7 @@ struct DemoCommand: ParsableCommand {
     // 1. Data.
     let trainPath: String
     let testPath: String
+    var validationPath = ""
     if let data {
       trainPath = data
       testPath = ((data as NSString).deletingLastPathComponent as NSString).appendingPathComponent("test.txt")
@@ -75,8 +81,10 @@ struct DemoCommand: ParsableCommand {
       print(
         "1. writing synthetic chest X-rays: \(perClass) per class for training, \(max(perClass / 3, 4)) for testing")
       try SyntheticChestXRay.writeDataset(
-        to: folder, counts: [("train", perClass), ("test", max(perClass / 3, 4))], size: 256, seed: seed)
+        to: folder, counts: [("train", perClass), ("val", max(perClass / 4, 4)), ("test", max(perClass / 3, 4))],
+        size: 256, seed: seed)
       (trainPath, testPath) = (folder + "/train.txt", folder + "/test.txt")
+      validationPath = folder + "/val.txt"
     }
     let map = try LabelMap.parse(labelMap)
     let trainEntries = try DatasetSource.load(trainPath)
@@ -88,7 +96,9 @@ struct DemoCommand: ParsableCommand {
     let train = try map.apply(to: trainEntries)
     let test = try map.apply(to: testEntries)
 
-    // 2. Training.
+    // 2. Baseline and OS, trained the same way but for λ.
+    let validationEntries = data == nil ? try DatasetSource.load(validationPath) : testEntries
+    let validation = try map.apply(to: validationEntries)
     var options = DataLoader.Options()
     options.batchSize = batchSize
     options.seed = seed
@@ -99,82 +109,92 @@ struct DemoCommand: ParsableCommand {
       entries: train, classCount: map.classes.count, preprocessing: preprocessing, augmentation: Augmentation(),
       options: options, cache: ImageCache())
     options.shuffle = false
+    let validationLoader = DataLoader(
+      entries: validation, classCount: map.classes.count, preprocessing: preprocessing, options: options,
+      cache: ImageCache())
     let testLoader = DataLoader(
       entries: test, classCount: map.classes.count, preprocessing: preprocessing, options: options, cache: ImageCache())
-
-    let model = try ResNet(.resnet18, classCount: map.classes.count, inputChannels: 1)
-    try model.setMemoryFormat(.channelsLast)
-    let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
-    let optimizer = Adam(parameters: model.parameters(), learningRate: 1e-3, weightDecay: 1e-4)
-    let schedule = LinearWarmup(
-      warmupSteps: stepsPerEpoch, then: CosineDecay(baseRate: 1e-3, totalSteps: max(1, (epochs - 1) * stepsPerEpoch)))
-    print(
-      "3. training ResNet-18 on \(train.count) images (\(map.classes.joined(separator: ", "))), \(imageSize) px, "
-        + "\(epochs) epochs, bf16 autocast, augmentation on")
-    let clock = ContinuousClock()
-    let start = clock.now
-    var step = 0
-    for epoch in 0..<epochs {
-      model.train()
-      var lossSum = 0.0
-      var seen = 0
-      let batches = trainLoader.epoch(epoch)
-      while let batch = try batches.next() {
-        optimizer.learningRate = schedule.learningRate(at: step)
-        try optimizer.clearGradients()
-        let loss = try Autocast.run { try Functional.crossEntropy(logits: model(batch.images), targets: batch.labels) }
-        try loss.backward()
-        try optimizer.step()
-        lossSum += try loss.item() * Double(batch.indices.count)
-        seen += batch.indices.count
-        step += 1
+    var results: [(name: String, report: EvaluationReport, uncalibrated: EvaluationReport, temperature: Double)] = []
+    for (name, lambda) in [("baseline", 0.0), ("OS", self.lambda)] {
+      Torch.seed(seed)
+      let model = try ResNet(.resnet18, classCount: map.classes.count, inputChannels: 1)
+      try model.setMemoryFormat(.channelsLast)
+      var settings = TrainingSettings()
+      settings.epochs = epochs
+      settings.lambda = lambda
+      settings.seed = seed
+      let trainer = try Trainer(
+        model: model, settings: settings, trainLoader: trainLoader, validationLoader: validationLoader,
+        runDirectory: output + "/" + name.lowercased(),
+        metadata: TrainedModel.metadata(
+          architecture: .resnet18, labelMap: map, labelMapText: labelMap, preprocessing: preprocessing))
+      trainer.onProgress = { step in
+        progress("   \(name): epoch \(step.epoch + 1)/\(step.epochs), batch \(step.batch)/\(step.batches)")
       }
-      print(String(format: "   epoch %d/%d  training loss %.4f", epoch + 1, epochs, lossSum / Double(max(seen, 1))))
-    }
-    let seconds = (clock.now - start) / .seconds(1)
-    print(String(format: "   trained in %.1f s", seconds))
-
-    // 3. Evaluation.
-    model.eval()
-    var confusion = Array(repeating: Array(repeating: 0, count: map.classes.count), count: map.classes.count)
-    var firstBatch: Tensor?
-    let batches = testLoader.epoch(0)
-    while let batch = try batches.next() {
-      if firstBatch == nil { firstBatch = batch.images }
-      let predictions = try noGrad { try Autocast.run { try model(batch.images) }.argmax(dim: 1).toArray(Int64.self) }
-      for (label, prediction) in zip(try batch.labels.toArray(Int64.self), predictions) {
-        confusion[Int(label)][Int(prediction)] += 1
+      trainer.onEpoch = { record in
+        progress(nil)
+        var line = String(format: "   %@ epoch %d: loss %.4f", name, record.epoch, record.trainingLoss)
+        if let os = record.orthogonalSpheres { line += String(format: " (CE %.4f, OS %.4f)", record.crossEntropy, os) }
+        if let validation = record.validation {
+          line += String(format: ", validation accuracy %.1f%%", validation.accuracy * 100)
+        }
+        print(line)
       }
-    }
-    let correct = (0..<map.classes.count).reduce(0) { $0 + confusion[$1][$1] }
-    let total = confusion.joined().reduce(0, +)
-    print(
-      String(
-        format: "4. test accuracy %.1f%% (%d of %d; chance %.1f%%)", 100 * Double(correct) / Double(max(total, 1)),
-        correct, total, 100 / Double(map.classes.count)))
-    for (index, name) in map.classes.enumerated() {
-      let count = confusion[index].reduce(0, +)
       print(
-        String(
-          format: "   %@: sensitivity %.1f%% (%d of %d)", name,
-          100 * Double(confusion[index][index]) / Double(max(count, 1)),
-          confusion[index][index], count))
+        "3. training the \(name) (λ = \(lambda)\(lambda > 0 ? ", OS variant batch" : "")), ResNet-18, \(imageSize) px, \(epochs) epochs"
+      )
+      _ = try trainer.run()
+      // Evaluate the best checkpoint, calibrated on the validation split.
+      let best = try TrainedModel.load(trainer.bestCheckpointPath)
+      try best.model.setMemoryFormat(.channelsLast)
+      let (validationLogits, validationLabels) = try Predictor.logits(
+        of: best.model, on: validationLoader, mixedPrecision: true)
+      let temperature = TemperatureScaling.fit(logits: validationLogits, labels: validationLabels)
+      let (logits, labels) = try Predictor.logits(of: best.model, on: testLoader, mixedPrecision: true)
+      results.append(
+        (
+          name,
+          EvaluationReport.compute(
+            logits: logits, labels: labels, classes: map.classes, temperature: temperature, resamples: 500, seed: seed),
+          EvaluationReport.compute(
+            logits: logits, labels: labels, classes: map.classes, temperature: 1, resamples: 500, seed: seed),
+          temperature
+        ))
     }
-    if !trainLoader.skipped.isEmpty { print("   skipped \(trainLoader.skipped.count) unreadable training image(s)") }
 
-    // 4. Checkpoint round trip.
-    let path = output + "/resnet18.safetensors"
-    try model.save(to: path, metadata: ["architecture": "resnet18", "classes": map.classes.joined(separator: ",")])
-    let reloaded = try ResNet(.resnet18, classCount: map.classes.count, inputChannels: 1)
-    try reloaded.load(from: path)
-    try reloaded.setMemoryFormat(.channelsLast)
-    reloaded.eval()
-    if let images = firstBatch {
-      let difference = try noGrad { try (reloaded(images) - model(images)).abs().max().item() }
-      print("5. saved \(path); the reloaded model's logits differ by \(difference)")
-      guard difference == 0 else { throw ValidationError("the reloaded model disagrees with the saved one") }
+    // 3. The comparison.
+    print("4. test split (\(test.count) images): baseline vs OS, 95% bootstrap intervals")
+    func cell(_ interval: EvaluationReport.Interval?, percent: Bool) -> String {
+      guard let interval else { return "–" }
+      return percent
+        ? String(format: "%.1f%% [%.1f, %.1f]", interval.value * 100, interval.low * 100, interval.high * 100)
+        : String(format: "%.3f [%.3f, %.3f]", interval.value, interval.low, interval.high)
+    }
+    let header =
+      "   metric".padding(toLength: 33, withPad: " ", startingAt: 0)
+      + results.map { $0.name.padding(toLength: 26, withPad: " ", startingAt: 0) }.joined()
+    print(header)
+    let rows: [(String, (EvaluationReport, EvaluationReport, Double) -> String)] = [
+      ("accuracy", { r, _, _ in cell(r.accuracy, percent: true) }),
+      ("macro-F1", { r, _, _ in cell(r.macroF1, percent: true) }),
+      ("macro AUC", { r, _, _ in cell(r.macroAUC, percent: false) }),
+      ("ECE before calibration", { _, u, _ in cell(u.ece, percent: false) }),
+      ("ECE after (T fitted on val)", { r, _, _ in cell(r.ece, percent: false) }),
+      ("temperature", { _, _, t in String(format: "%.3f", t) }),
+    ]
+    for (name, value) in rows {
+      print(
+        "   " + name.padding(toLength: 25, withPad: " ", startingAt: 0)
+          + results.map {
+            value($0.report, $0.uncalibrated, $0.temperature).padding(toLength: 26, withPad: " ", startingAt: 0)
+          }.joined())
+    }
+    for result in results {
+      try writeJSON(result.report, to: output + "/" + result.name.lowercased() + "/test-metrics.json")
     }
     print(
-      "next in the demo (as their issues land): the OS loss beside this baseline, calibration, Grad-CAM, the report")
+      "5. runs in \(output)/baseline and \(output)/os: config, log.jsonl, best and last checkpoints, test-metrics.json")
+    if !trainLoader.skipped.isEmpty { print("   skipped \(trainLoader.skipped.count) unreadable training image(s)") }
+    print("next in the demo (as their issues land): Grad-CAM heatmaps and the HTML report")
   }
 }
