@@ -184,7 +184,7 @@ struct DemoCommand: ParsableCommand {
     ]
     for (name, value) in rows {
       print(
-        "   " + name.padding(toLength: 25, withPad: " ", startingAt: 0)
+        "   " + name.padding(toLength: 30, withPad: " ", startingAt: 0)
           + results.map {
             value($0.report, $0.uncalibrated, $0.temperature).padding(toLength: 26, withPad: " ", startingAt: 0)
           }.joined())
