@@ -70,10 +70,14 @@ let package = Package(
         "Engine", "Models", "Imaging", "Datasets", "Training", "Evaluation", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
-    .testTarget(name: "EngineTests", dependencies: ["Engine", "Models"], exclude: ["Fixtures"]),
-    .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
-    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine"]),
-    .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation"]),
+    // Helpers the test targets share: where ../shared/data is, temporary folders.
+    .target(name: "TestSupport", path: "Tests/TestSupport"),
+    .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
+    .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),
+    .testTarget(
+      name: "TrainingTests",
+      dependencies: ["Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation", "TestSupport"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
   ],
   cxxLanguageStandard: .cxx20

@@ -36,7 +36,7 @@ public struct Augmentation: Equatable, Sendable {
 
   /// `image` transformed with the random draws of `seed`.
   public func apply(_ image: GrayImage, seed: UInt64) -> GrayImage {
-    var random = SampleRandom(seed: seed)
+    var random = SplitMix64(seed: seed)
     var result = image
     if random.chance(resizedCropProbability) { result = randomResizedCrop(result, &random) }
     if random.chance(affineProbability) {
@@ -97,7 +97,7 @@ public struct Augmentation: Equatable, Sendable {
     return GrayImage(width: width, height: height, pixels: output, sourceBitDepth: image.sourceBitDepth)
   }
 
-  func randomResizedCrop(_ image: GrayImage, _ random: inout SampleRandom) -> GrayImage {
+  func randomResizedCrop(_ image: GrayImage, _ random: inout SplitMix64) -> GrayImage {
     let area = random.uniform(resizedCropArea.lowerBound, resizedCropArea.upperBound)
     let aspect = Foundation.exp(random.uniform(Foundation.log(3.0 / 4), Foundation.log(4.0 / 3)))
     let width = Swift.min(image.width, Swift.max(8, Int((area * aspect).squareRoot() * Double(image.width))))
@@ -117,32 +117,9 @@ public struct Augmentation: Equatable, Sendable {
   }
 }
 
-/// The random numbers of one sample (SplitMix64), derived only from its seed.
-struct SampleRandom {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  mutating func uniform(_ low: Double, _ high: Double) -> Double {
-    low + (high - low) * Double(next() >> 11) / Double(1 << 53)
-  }
-
-  mutating func chance(_ probability: Double) -> Bool {
-    let draw = uniform(0, 1)  // always drawn, so later draws do not depend on the probabilities
-    return draw < probability
-  }
-}
-
 /// A seed for one (run seed, epoch, sample) triple: the same triple always gives the same seed.
 public func sampleSeed(_ seed: UInt64, epoch: Int, sample: Int) -> UInt64 {
-  var random = SampleRandom(seed: seed ^ (UInt64(truncatingIfNeeded: epoch) &* 0x9E37_79B9_7F4A_7C15))
+  var random = SplitMix64(seed: seed ^ (UInt64(truncatingIfNeeded: epoch) &* 0x9E37_79B9_7F4A_7C15))
   random.state ^= UInt64(truncatingIfNeeded: sample) &* 0xC2B2_AE3D_27D4_EB4F
   return random.next()
 }

@@ -93,7 +93,7 @@ public final class DataLoader: @unchecked Sendable {
 
   /// The order in which epoch `epoch` visits the entries.
   public func order(epoch: Int) -> [Int] {
-    var random = SampleRandom(seed: sampleSeed(options.seed, epoch: epoch, sample: -1))
+    var random = SplitMix64(seed: sampleSeed(options.seed, epoch: epoch, sample: -1))
     if options.classBalanced {
       let byClass = Dictionary(grouping: entries.indices, by: { entries[$0].classIndex }).values.map(Array.init)
       return (0..<entries.count).map { _ in

@@ -31,7 +31,7 @@ public enum SyntheticChestXRay {
 
   /// One radiograph of `size` × `size` pixels; the same seed gives the same image.
   public static func generate(size: Int, finding: Finding, seed: UInt64) -> Sample {
-    var random = RandomSource(seed: seed)
+    var random = SplitMix64(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B)
     let anatomy = Anatomy(&random)
     var lesions: [Lesion] = []
     switch finding {
@@ -98,7 +98,7 @@ public enum SyntheticChestXRay {
     let brightness: Double
     let contrast: Double
 
-    init(_ random: inout RandomSource) {
+    init(_ random: inout SplitMix64) {
       let shift = random.uniform(-0.02, 0.02)
       let lungScale = random.uniform(0.92, 1.08)
       body = Ellipse(centerX: 0.5 + shift, centerY: 0.6, radiusX: random.uniform(0.4, 0.46), radiusY: 0.55)
@@ -159,29 +159,6 @@ public enum SyntheticChestXRay {
     }
   }
 
-  /// A small seeded generator (SplitMix64), so that images do not depend on any global state.
-  struct RandomSource {
-    var state: UInt64
-    init(seed: UInt64) { state = seed ^ 0x5DEE_CE66_D1CE_4E5B }
-
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-
-    mutating func uniform(_ low: Double, _ high: Double) -> Double {
-      low + (high - low) * Double(next() >> 11) / Double(1 << 53)
-    }
-
-    /// A standard normal sample (Box–Muller).
-    mutating func gaussian() -> Double {
-      let u = Swift.max(uniform(0, 1), 1e-12)
-      return (-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * .pi * uniform(0, 1))
-    }
-  }
 }
 
 /// 0 at edge0, 1 at edge1, smooth between (works with edge0 > edge1 for a falling edge).

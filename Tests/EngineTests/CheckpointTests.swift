@@ -1,15 +1,9 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Engine
 @testable import Models
-
-/// A fresh folder under the system's temporary directory, removed by the caller.
-func temporaryFolder() throws -> String {
-  let path = NSTemporaryDirectory() + "orthocxr-tests-" + UUID().uuidString
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
 
 @Suite struct CheckpointTests {
   @Test func safetensorsRoundTripIsBitIdentical() throws {

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Models
+import TestSupport
 import Testing
 
 /// The README's API example, run at a small size so that the documentation cannot drift from the code.

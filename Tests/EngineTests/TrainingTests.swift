@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Engine
+import Imaging
 
 /// Noisy 12x12 images of three kinds (horizontal stripes, vertical stripes, a checkerboard) at a
 /// random phase: a task a small CNN can only solve by learning its filters.
@@ -27,19 +28,6 @@ func stripeImages(count: Int, seed: UInt64) throws -> (images: Tensor, labels: T
     labels.append(Int64(label))
   }
   return (try Tensor(pixels, shape: [count, 1, 12, 12]), try Tensor(labels))
-}
-
-/// A small deterministic generator for test data (independent of libtorch's).
-struct SplitMix64 {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
 }
 
 /// The resident memory of this process, from /proc (Linux).

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Datasets
@@ -6,21 +7,6 @@ import Testing
 @testable import Imaging
 @testable import Models
 @testable import Training
-
-enum SharedData {
-  static let root: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data").path
-  static var isAvailable: Bool { FileManager.default.fileExists(atPath: root + "/README.md") }
-  static func path(_ relative: String) -> String { root + "/" + relative }
-  static let required = Testing.ConditionTrait.enabled(
-    if: isAvailable, "needs ../shared/data (real chest X-rays) beside the repository; it is absent")
-}
-
-func temporaryFolder() throws -> String {
-  let path = NSTemporaryDirectory() + "orthocxr-training-" + UUID().uuidString
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
 
 /// A small classifier for fast trainer tests: conv, batch norm, ReLU, global pooling, a scale, linear.
 final class TinyClassifier: ImageClassifier {
