@@ -181,7 +181,13 @@ public final class DataLoader: @unchecked Sendable {
       pipeline = Pipeline(loader: loader, epoch: epoch, batches: batches)
       // The workers hold the pipeline, not the epoch, so that releasing the epoch stops them.
       for worker in 0..<Swift.max(1, loader.options.workers) {
-        let thread = Thread { [pipeline] in pipeline.work() }
+        let thread = Thread { [pipeline] in
+          // libtorch's OpenMP gives every thread that enters a parallel region a team of its own:
+          // worker threads that make batch tensors would each spin up threads competing with the
+          // trainer's. One intra-op thread per worker keeps the cores for training.
+          Torch.threadCount = 1
+          pipeline.work()
+        }
         thread.name = "orthocxr-loader-\(worker)"
         thread.start()
       }

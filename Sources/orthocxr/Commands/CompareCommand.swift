@@ -1,0 +1,47 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+
+/// Compares two configurations over several seeds, from the runs' per-image test predictions.
+struct CompareCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "compare",
+    abstract: "Compare two configurations over seeds: mean ± std, paired differences with CIs, McNemar.",
+    discussion: """
+      Each run folder must hold test-predictions.csv (orthocxr evaluate --predictions) for the same
+      test images. Runs are paired in the order given (seed 0 with seed 0, ...). Prints a Markdown
+      table; scripts/experiment_baseline_vs_os.sh shows the whole procedure.
+      """
+  )
+
+  @Option(parsing: .upToNextOption, help: "Run folders of the baseline, one per seed.")
+  var baseline: [String]
+
+  @Option(parsing: .upToNextOption, help: "Run folders of the candidate (for example OS), one per seed, in the same order.")
+  var candidate: [String]
+
+  @Option(help: "Names for the two, comma-separated.")
+  var names = "baseline,candidate"
+
+  @Option(help: "Bootstrap resamples.")
+  var bootstrap = 1_000
+
+  @Option(help: "Seed of the bootstrap.")
+  var seed: UInt64 = 0
+
+  func run() throws {
+    let parts = names.split(separator: ",").map(String.init)
+    guard parts.count == 2 else { throw ValidationError("--names takes two names separated by a comma") }
+    do {
+      let load = { (folder: String) in
+        try RunPredictions.read(csv: folder + "/test-predictions.csv", name: (folder as NSString).lastPathComponent)
+      }
+      let report = try ComparisonReport.compute(
+        baseline: baseline.map(load), candidate: candidate.map(load), names: (parts[0], parts[1]), resamples: bootstrap,
+        seed: seed)
+      print(report.render())
+    } catch let error as ComparisonError {
+      throw ValidationError(error.description)
+    }
+  }
+}
