@@ -78,7 +78,7 @@ let package = Package(
     .testTarget(
       name: "TrainingTests",
       dependencies: ["Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation", "TestSupport"]),
-    .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+    .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
   ],
   cxxLanguageStandard: .cxx20
 )

@@ -29,7 +29,8 @@ public struct RunPredictions: Sendable {
       guard line.hasPrefix("\""), let end = line.dropFirst().range(of: "\",") else {
         throw ComparisonError("\(path):\(index + 2): expected a quoted path first")
       }
-      let imagePath = String(line[line.index(after: line.startIndex)..<end.lowerBound]).replacingOccurrences(of: "\"\"", with: "\"")
+      let imagePath = String(line[line.index(after: line.startIndex)..<end.lowerBound]).replacingOccurrences(
+        of: "\"\"", with: "\"")
       let fields = line[end.upperBound...].split(separator: ",").map(String.init)
       guard fields.count == 2 + classes.count, let label = classes.firstIndex(of: fields[0]) else {
         throw ComparisonError("\(path):\(index + 2): expected a label, a prediction and \(classes.count) probabilities")
@@ -76,14 +77,20 @@ public struct ComparisonReport: Sendable {
     ("balanced accuracy", { p, y in ClassificationMetrics.evaluate(probabilities: p, labels: y).balancedAccuracy }),
     ("macro-F1", { p, y in ClassificationMetrics.evaluate(probabilities: p, labels: y).macroF1 }),
     ("macro AUC", { p, y in ClassificationMetrics.evaluate(probabilities: p, labels: y).macroAUC }),
-    ("ECE (15 bins, L1)", { p, y in
-      let (c, k) = Calibration.confidences(probabilities: p, labels: y)
-      return Calibration.expectedCalibrationError(confidences: c, correct: k)
-    }),
-    ("adaptive ECE", { p, y in
-      let (c, k) = Calibration.confidences(probabilities: p, labels: y)
-      return Calibration.adaptiveCalibrationError(confidences: c, correct: k)
-    }),
+    (
+      "ECE (15 bins, L1)",
+      { p, y in
+        let (c, k) = Calibration.confidences(probabilities: p, labels: y)
+        return Calibration.expectedCalibrationError(confidences: c, correct: k)
+      }
+    ),
+    (
+      "adaptive ECE",
+      { p, y in
+        let (c, k) = Calibration.confidences(probabilities: p, labels: y)
+        return Calibration.adaptiveCalibrationError(confidences: c, correct: k)
+      }
+    ),
     ("Brier", { p, y in Calibration.brierScore(probabilities: p, labels: y) }),
     ("NLL", { p, y in Calibration.negativeLogLikelihood(probabilities: p, labels: y) }),
   ]
@@ -103,7 +110,8 @@ public struct ComparisonReport: Sendable {
     let count = reference.labels.count
     func meanStd(_ values: [Double]) -> (Double, Double) {
       let mean = values.reduce(0, +) / Double(values.count)
-      let variance = values.count > 1 ? values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1) : 0
+      let variance =
+        values.count > 1 ? values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1) : 0
       return (mean, variance.squareRoot())
     }
     var rows: [Row] = []
@@ -160,13 +168,16 @@ public struct ComparisonReport: Sendable {
     for row in rows {
       lines.append(
         String(
-          format: "| %@ | %.4f ± %.4f | %.4f ± %.4f | %+.4f [%+.4f, %+.4f] |", row.metric, row.baseline.mean, row.baseline.std,
+          format: "| %@ | %.4f ± %.4f | %.4f ± %.4f | %+.4f [%+.4f, %+.4f] |", row.metric, row.baseline.mean,
+          row.baseline.std,
           row.candidate.mean, row.candidate.std, row.difference.value, row.difference.low, row.difference.high))
     }
     lines += ["", "McNemar's exact test, per seed (images only one model classified correctly):", ""]
     lines += ["| pair | only \(names.baseline) right | only \(names.candidate) right | p |", "|---|---|---|---|"]
     for test in mcNemar {
-      lines.append("| \(test.pair) | \(test.onlyBaselineCorrect) | \(test.onlyCandidateCorrect) | \(String(format: "%.4f", test.pValue)) |")
+      lines.append(
+        "| \(test.pair) | \(test.onlyBaselineCorrect) | \(test.onlyCandidateCorrect) | \(String(format: "%.4f", test.pValue)) |"
+      )
     }
     return lines.joined(separator: "\n")
   }

@@ -17,7 +17,8 @@ struct CompareCommand: ParsableCommand {
   @Option(parsing: .upToNextOption, help: "Run folders of the baseline, one per seed.")
   var baseline: [String]
 
-  @Option(parsing: .upToNextOption, help: "Run folders of the candidate (for example OS), one per seed, in the same order.")
+  @Option(
+    parsing: .upToNextOption, help: "Run folders of the candidate (for example OS), one per seed, in the same order.")
   var candidate: [String]
 
   @Option(help: "Names for the two, comma-separated.")
