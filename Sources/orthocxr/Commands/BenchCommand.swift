@@ -142,10 +142,3 @@ struct ModelBench: ParsableCommand {
 }
 
 extension Architecture: ExpressibleByArgument {}
-
-/// Writes a one-line progress message to standard error on a terminal, or clears it (nil).
-func progress(_ message: String?) {
-  guard isatty(STDERR_FILENO) != 0 else { return }
-  let line = message.map { "\r\u{1B}[2K\($0)" } ?? "\r\u{1B}[2K"
-  FileHandle.standardError.write(Data(line.utf8))
-}

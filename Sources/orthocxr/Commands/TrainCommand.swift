@@ -114,8 +114,9 @@ struct TrainCommand: ParsableCommand {
     let network = try model.make(classCount: map.classes.count, inputChannels: channels)
     if let weights, !resume {
       var state = Checkpoint.unwrapped(try Checkpoint.read(from: weights))
-      let head = network.lastConvolutionalLayer == "layer4" ? "fc." : "classifier."
-      state = state.filter { !$0.key.hasPrefix(head) }  // a new task gets a new classifier
+      // A new task gets a new classifier: leave out the checkpoint's (`fc.` or `classifier.`).
+      let head = network.namedModules().first { $0.module === network.classifierHead }.map { $0.path + "." } ?? "fc."
+      state = state.filter { !$0.key.hasPrefix(head) }
       let report = try network.loadStateDict(state, strict: false)
       print(
         "loaded \(weights): \(report.missingKeys.count) tensors kept new (\(report.missingKeys.prefix(4).joined(separator: ", "))…), \(report.unexpectedKeys.count) ignored"
