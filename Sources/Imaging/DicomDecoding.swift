@@ -47,7 +47,7 @@ public enum DicomDecoding {
     guard status == 0, let values = raw.values else {
       throw ImageError(
         path: path,
-        reason: "DICOM: " + String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        reason: "DICOM: " + decodedMessage(message))
     }
     let photometric = withUnsafeBytes(of: raw.photometric) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     let function = withUnsafeBytes(of: raw.voi_function) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

@@ -58,7 +58,7 @@ public enum ImageReader {
     }
     guard status == 0, let raw = image.pixels else {
       throw ImageError(
-        path: path, reason: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        path: path, reason: decodedMessage(message))
     }
     defer { cio_free(raw) }
     let count = Int(image.width) * Int(image.height)

@@ -26,7 +26,7 @@ public enum ImageWriter {
     guard status == 0, let output else {
       throw ImageError(
         path: "(PNG encoder)",
-        reason: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        reason: decodedMessage(message))
     }
     defer { cio_free(output) }
     return Data(bytes: output, count: size)
@@ -47,7 +47,7 @@ public enum ImageWriter {
     guard status == 0, let output else {
       throw ImageError(
         path: "(JPEG encoder)",
-        reason: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        reason: decodedMessage(message))
     }
     defer { cio_free(output) }
     return Data(bytes: output, count: size)

@@ -239,15 +239,17 @@ public final class Trainer {
         try optimizer.step()
         let count = batch.indices.count
         lossSum += loss * Double(count)
-        crossEntropySum += try terms.crossEntropy.item() * Double(count)
-        osSum += try (terms.orthogonalSpheres?.item() ?? 0) * Double(count)
+        let crossEntropy = try terms.crossEntropy.item()
+        let os = try terms.orthogonalSpheres?.item() ?? 0
+        crossEntropySum += crossEntropy * Double(count)
+        osSum += os * Double(count)
         seen += count
         position.step += 1
         position.batch += 1
         if position.step % max(1, settings.logEvery) == 0 {
           try appendLog([
             "event": "step", "epoch": position.epoch, "step": position.step, "loss": loss,
-            "cross_entropy": try terms.crossEntropy.item(), "os": try terms.orthogonalSpheres?.item() ?? 0,
+            "cross_entropy": crossEntropy, "os": os,
             "learning_rate": optimizer.learningRate,
           ])
         }

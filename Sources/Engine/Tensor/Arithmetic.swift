@@ -68,11 +68,6 @@ extension Tensor {
   public func logicalAnd(_ other: Tensor) throws -> Tensor { try binary(other, ct_logical_and) }
   public func logicalOr(_ other: Tensor) throws -> Tensor { try binary(other, ct_logical_or) }
 
-  /// Elements of `self` where `condition` holds, of `other` elsewhere.
-  public func replacing(where condition: Tensor, with other: Tensor) throws -> Tensor {
-    try Tensor.make { ct_where($0, condition.handle, other.handle, handle) }
-  }
-
   /// `self` with `value` written where `mask` is true.
   public func filled(where mask: Tensor, with value: Double) throws -> Tensor {
     try Tensor.make { ct_masked_fill($0, handle, mask.handle, value) }
