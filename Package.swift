@@ -38,6 +38,7 @@ let package = Package(
     .library(name: "Datasets", targets: ["Datasets"]),
     .library(name: "Training", targets: ["Training"]),
     .library(name: "Evaluation", targets: ["Evaluation"]),
+    .library(name: "Explanations", targets: ["Explanations"]),
     .executable(name: "orthocxr", targets: ["orthocxr"]),
   ],
   dependencies: [
@@ -64,10 +65,15 @@ let package = Package(
     .target(name: "Models", dependencies: ["Engine"]),
     .target(name: "Training", dependencies: ["Engine", "Models", "Datasets", "Evaluation"]),
     .target(name: "Evaluation", swiftSettings: [.unsafeFlags(["-O"])]),
+    // Heatmaps, overlays and perturbation metrics: pixel loops, optimised like Imaging.
+    .target(
+      name: "Explanations", dependencies: ["Engine", "Models", "Imaging", "Datasets"],
+      swiftSettings: [.unsafeFlags(["-O"])]),
     .executableTarget(
       name: "orthocxr",
       dependencies: [
-        "Engine", "Models", "Imaging", "Datasets", "Training", "Evaluation", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Engine", "Models", "Imaging", "Datasets", "Training", "Evaluation", "Explanations",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     // Helpers the test targets share: where ../shared/data is, temporary folders.
@@ -79,6 +85,9 @@ let package = Package(
       name: "TrainingTests",
       dependencies: ["Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation", "TestSupport"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
+    .testTarget(
+      name: "ExplanationsTests",
+      dependencies: ["Explanations", "Engine", "Models", "Imaging", "Datasets", "TestSupport"]),
   ],
   cxxLanguageStandard: .cxx20
 )
