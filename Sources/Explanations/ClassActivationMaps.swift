@@ -92,7 +92,7 @@ public final class CAMExplainer {
       let (logits, activations) = try noGrad { () throws -> (Tensor, Tensor) in
         let logits = try model(input)
         hook.remove()  // the masked forward passes below must not replace the activations
-        return (logits, try spatialActivations(capture.value))
+        return (logits, try spatialActivations(capture.value).to(.float32))
       }
       let chosen = try targets ?? predictions(logits)
       let cams = try noGrad { try scoreCAM(input: input, activations: activations, targets: chosen) }
@@ -114,14 +114,15 @@ public final class CAMExplainer {
       guard let gradient = try Tensor.gradients(of: [score], withRespectTo: [activations]).first ?? nil else {
         throw ExplanationError("the class scores do not depend on layer \"\(layerName)\"")
       }
-      return (try logits.detached(), try activations.detached(), gradient, chosen)
+      // Under autocast both are bfloat16; the maps are computed in float32.
+      return (try logits.detached(), try activations.detached().to(.float32), try gradient.to(.float32), chosen)
     }
     let cams = try noGrad { try Self.combine(activations: activations, gradient: gradient, method: method) }
     return ClassActivationMaps(
       maps: try Self.upsampledAndNormalized(cams, to: size), logits: try logits.to(.float32), targets: chosen)
   }
 
-  /// The layer's output as (N, K, h, w) float32, or an error naming the layer when it is not spatial.
+  /// The layer's output as (N, K, h, w), or an error naming the layer when it is not spatial.
   func spatialActivations(_ output: Tensor?) throws -> Tensor {
     guard let output else {
       throw ExplanationError("layer \"\(layerName)\" did not run in the model's forward pass")
@@ -131,7 +132,7 @@ public final class CAMExplainer {
         "layer \"\(layerName)\" is not spatial: its output has shape \(output.shape), and class activation maps need "
           + "(N, K, h, w) feature maps; name a convolutional layer (for example the model's last block)")
     }
-    return output.dtype == .float32 ? output : try output.to(.float32)
+    return output
   }
 
   func predictions(_ logits: Tensor) throws -> [Int] {

@@ -7,8 +7,8 @@ import Models
 struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
-    abstract: "Measure speed: model training and inference, or the data pipeline (use a release build).",
-    subcommands: [ModelBench.self, DataBench.self],
+    abstract: "Measure speed: model training and inference, the data pipeline, or heatmaps (use a release build).",
+    subcommands: [ModelBench.self, DataBench.self, GradCAMBench.self],
     defaultSubcommand: ModelBench.self
   )
 }

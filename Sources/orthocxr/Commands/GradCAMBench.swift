@@ -1,0 +1,90 @@
+import ArgumentParser
+import Engine
+import Explanations
+import Foundation
+import Models
+
+/// Measures heatmaps per second: the explanation benchmark, against pytorch-grad-cam.
+struct GradCAMBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gradcam",
+    abstract: "Measure class-activation-map images per second (use a release build).",
+    discussion: """
+      Explains batches of random images for their predicted classes at the model's last
+      convolutional block and fetches the maps (at input resolution, scaled to [0, 1]) as arrays, as
+      pytorch-grad-cam returns them. Compare with scripts/bench_pytorch_gradcam.py, which times
+      pytorch-grad-cam on the same model and inputs.
+      """
+  )
+
+  @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var model: Architecture = .resnet18
+
+  @Option(help: "Method: \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var method: CAMMethod = .gradCAM
+
+  @Option(help: "Images per batch.")
+  var batchSize = 32
+
+  @Option(help: "Image height and width in pixels.")
+  var imageSize = 224
+
+  @Option(help: "Input channels.")
+  var channels = 3
+
+  @Option(help: "libtorch threads.")
+  var threads = 2
+
+  @Option(help: "Timed batches.")
+  var steps = 5
+
+  @Option(help: "Untimed warm-up batches.")
+  var warmup = 1
+
+  @Flag(help: "Run the model in bfloat16 autocast with channels-last (the maps are computed in float32).")
+  var bf16 = false
+
+  func validate() throws {
+    guard batchSize > 0, imageSize >= 32, steps > 0, warmup >= 0, threads > 0, channels > 0 else {
+      throw ValidationError("--batch-size, --steps, --threads and --channels must be positive, --image-size at least 32")
+    }
+  }
+
+  func run() throws {
+    Torch.threadCount = threads
+    Torch.seed(0)
+    #if DEBUG
+      print("warning: this is a debug build; build with -c release for meaningful numbers")
+    #endif
+    print(
+      "\(method.rawValue), \(model.rawValue), \(imageSize)x\(imageSize), \(channels) channel(s), batch \(batchSize), "
+        + "\(threads) threads, \(bf16 ? "bf16 autocast" : "fp32"), libtorch \(Torch.version)")
+    let network = try model.make(classCount: 3, inputChannels: channels)
+    network.eval()
+    let format: MemoryFormat = bf16 ? .channelsLast : .contiguous
+    try network.setMemoryFormat(format)
+    let explainer = try CAMExplainer(classifier: network)
+    let images = try Tensor.randn([batchSize, channels, imageSize, imageSize]).contiguous(format)
+    func step() throws {
+      let result = try Autocast.run(if: bf16) { try explainer.explain(images, method: method) }
+      _ = try result.maps.toArray(Float.self)
+    }
+    for index in 0..<warmup {
+      progress("warm-up \(index + 1)/\(warmup)")
+      try step()
+    }
+    let clock = ContinuousClock()
+    let start = clock.now
+    for index in 0..<steps {
+      progress("batch \(index + 1)/\(steps)")
+      try step()
+    }
+    progress(nil)
+    let elapsed = clock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    let name = method.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)
+    print(name + String(format: "%9.2f images/s", Double(steps * batchSize) / seconds))
+  }
+}
+
+extension CAMMethod: ExpressibleByArgument {}
