@@ -67,7 +67,7 @@ let package = Package(
     .target(name: "Evaluation", swiftSettings: [.unsafeFlags(["-O"])]),
     // Heatmaps, overlays and perturbation metrics: pixel loops, optimised like Imaging.
     .target(
-      name: "Explanations", dependencies: ["Engine", "Models", "Imaging", "Datasets"],
+      name: "Explanations", dependencies: ["Engine", "Models", "Imaging", "Datasets", "Evaluation"],
       swiftSettings: [.unsafeFlags(["-O"])]),
     .executableTarget(
       name: "orthocxr",

@@ -2,7 +2,16 @@ import Foundation
 
 /// The ways users lay out their data.
 public enum DatasetSource {
-  static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "dcm", "dicom"]
+  /// The file extensions taken for images when a folder is listed.
+  public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "dcm", "dicom"]
+
+  /// The images directly inside `folder` (not in subfolders), sorted by name: unlabeled X-rays to
+  /// explain or predict. Empty when there are none.
+  public static func images(in folder: String) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: folder).sorted().filter {
+      !$0.hasPrefix(".") && imageExtensions.contains(($0 as NSString).pathExtension.lowercased())
+    }.map { folder + "/" + $0 }
+  }
 
   /// A COVIDx split file: one image per line, `patient_id filename label [source]`, separated by
   /// spaces. Labels are COVID-19 / normal / pneumonia (three-class files) or positive / negative

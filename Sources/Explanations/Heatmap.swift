@@ -72,7 +72,8 @@ public enum Heatmap {
       for y in 0..<panel.height {
         let source = y * panel.width * 3
         let destination = (y * width + left) * 3
-        rgb.replaceSubrange(destination..<(destination + panel.width * 3), with: panel.rgb[source..<(source + panel.width * 3)])
+        rgb.replaceSubrange(
+          destination..<(destination + panel.width * 3), with: panel.rgb[source..<(source + panel.width * 3)])
       }
       left += panel.width + gap
     }

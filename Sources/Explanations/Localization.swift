@@ -97,7 +97,8 @@ public struct GroundTruth: Sendable {
     let columns = required.map { header.firstIndex(of: $0) }
     guard columns.allSatisfy({ $0 != nil }) else {
       let missing = zip(required, columns).filter { $0.1 == nil }.map(\.0)
-      throw ExplanationError("\(path): the header lacks \(missing.joined(separator: ", ")); expected filename,x,y,width,height")
+      throw ExplanationError(
+        "\(path): the header lacks \(missing.joined(separator: ", ")); expected filename,x,y,width,height")
     }
     var boxes: [String: [LesionBox]] = [:]
     for (number, line) in lines.enumerated() {
@@ -126,7 +127,8 @@ public struct GroundTruth: Sendable {
         let mask = try ImageReader.read(maskPath)
         guard mask.width == width, mask.height == height else {
           throw ExplanationError(
-            "\(maskPath): the mask is \(mask.width)x\(mask.height) but its X-ray is \(width)x\(height); masks must match")
+            "\(maskPath): the mask is \(mask.width)x\(mask.height) but its X-ray is \(width)x\(height); masks must match"
+          )
         }
         return GroundTruthRegion(width: width, height: height, inside: mask.pixels.map { $0 > 0 })
       }

@@ -11,7 +11,8 @@ struct OrthoCXR: ParsableCommand {
       Run `orthocxr help <subcommand>` for the options of each subcommand.
       """,
     subcommands: [
-      DemoCommand.self, TrainCommand.self, EvaluateCommand.self, CalibrateCommand.self, CompareCommand.self,
+      DemoCommand.self, TrainCommand.self, EvaluateCommand.self, CalibrateCommand.self, ExplainCommand.self,
+      CompareCommand.self,
       DatasetCommand.self,
       BenchCommand.self,
       CheckpointCommand.self,

@@ -97,7 +97,8 @@ import Testing
     try ImageWriter.writePNG(GrayImage(width: 3, height: 2, pixels: [0, 0, 1, 0, 0, 0]), to: folder + "/masks/b.png")
     let truth = GroundTruth(boxes: boxes, maskFolder: folder + "/masks")
     #expect(try truth.region(for: "/x/a.png", width: 3, height: 2)?.inside == [false, true, true, true, false, false])
-    #expect(try truth.region(for: "/y/b.jpeg", width: 3, height: 2)?.inside == [false, false, true, false, false, false])
+    #expect(
+      try truth.region(for: "/y/b.jpeg", width: 3, height: 2)?.inside == [false, false, true, false, false, false])
     #expect(try truth.region(for: "c.png", width: 3, height: 2) == nil)
     var message = ""
     do { _ = try truth.region(for: "b.png", width: 4, height: 4) } catch { message = "\(error)" }
@@ -154,4 +155,3 @@ import Testing
     #expect(high.red > high.green && high.red > high.blue)
   }
 }
-

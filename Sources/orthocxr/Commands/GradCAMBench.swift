@@ -46,7 +46,8 @@ struct GradCAMBench: ParsableCommand {
 
   func validate() throws {
     guard batchSize > 0, imageSize >= 32, steps > 0, warmup >= 0, threads > 0, channels > 0 else {
-      throw ValidationError("--batch-size, --steps, --threads and --channels must be positive, --image-size at least 32")
+      throw ValidationError(
+        "--batch-size, --steps, --threads and --channels must be positive, --image-size at least 32")
     }
   }
 

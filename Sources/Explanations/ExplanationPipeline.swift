@@ -1,0 +1,225 @@
+import Datasets
+import Engine
+import Foundation
+import Imaging
+import Models
+
+/// One explained image: what the model said, where it looked, and how faithful and well placed the
+/// heatmap is.
+public struct ImageExplanation: Codable, Sendable {
+  public var path: String
+  /// The true class, when the image has a label.
+  public var label: Int?
+  public var predicted: Int
+  /// The class the heatmap explains.
+  public var target: Int
+  /// Class probabilities (with the model's temperature).
+  public var probabilities: [Double]
+  /// Files written, relative to the output folder.
+  public var overlay: String
+  public var map: String
+  public var deletionAUC: Double?
+  public var insertionAUC: Double?
+  public var roadDrop: Double?
+  public var pointingHit: Bool?
+  public var energyInBox: Double?
+
+  public var isCorrect: Bool? { label.map { $0 == predicted } }
+}
+
+/// Which class a heatmap explains.
+public enum ExplanationTarget: Equatable, Sendable {
+  /// The model's prediction (the default).
+  case predicted
+  /// The image's true class (the prediction for unlabeled images).
+  case label
+  /// One class, by index.
+  case fixed(Int)
+}
+
+/// Explains images end to end: read, preprocess, heatmap, overlay at the original size, raw map, and
+/// the faithfulness and localisation metrics. What `orthocxr explain` and `predict` run.
+public final class ExplanationPipeline {
+  public struct Settings: Sendable {
+    public var method: CAMMethod = .gradCAM
+    /// The layer to explain; nil for the model's last convolutional block.
+    public var layer: String?
+    public var target: ExplanationTarget = .predicted
+    /// Whether to compute deletion, insertion and ROAD (three dozen forward passes per image).
+    public var faithfulness = true
+    /// Steps of the deletion and insertion curves.
+    public var steps = 20
+    /// The share of pixels ROAD imputes.
+    public var roadFraction = 0.2
+    /// The Gaussian blur of the deletion/insertion baseline, as a fraction of the input size
+    /// (σ = 8 pixels at 224).
+    public var blurFraction = 8.0 / 224
+    /// Score the perturbed images in bfloat16 autocast (as `evaluate` does); the maps are float32.
+    public var mixedPrecisionScoring = true
+    public var batchSize = 16
+    /// Weight of the colours in the overlay.
+    public var opacity: Float = 0.5
+
+    public init() {}
+  }
+
+  public let model: any ImageClassifier
+  public let preprocessing: Preprocessing
+  public let temperature: Double
+  public let settings: Settings
+  public let explainer: CAMExplainer
+
+  public init(model: any ImageClassifier, preprocessing: Preprocessing, temperature: Double = 1, settings: Settings)
+    throws
+  {
+    self.model = model
+    self.preprocessing = preprocessing
+    self.temperature = temperature
+    self.settings = settings
+    self.explainer = try CAMExplainer(classifier: model, layer: settings.layer)
+    model.eval()
+  }
+
+  /// Explains `images` (path and optional class index), writing `overlays/NAME.png` and
+  /// `maps/NAME.png` (16-bit) under `folder`. `progress` receives (done, total).
+  public func run(
+    _ images: [(path: String, label: Int?)], groundTruth: GroundTruth = GroundTruth(), writingTo folder: String,
+    progress: ((Int, Int) -> Void)? = nil
+  ) throws -> [ImageExplanation] {
+    for subfolder in ["overlays", "maps"] {
+      try FileManager.default.createDirectory(atPath: folder + "/" + subfolder, withIntermediateDirectories: true)
+    }
+    let names = Self.outputNames(for: images.map(\.path))
+    var results: [ImageExplanation] = []
+    var start = 0
+    while start < images.count {
+      let chunk = Array(images[start..<min(start + settings.batchSize, images.count)])
+      let originals = try chunk.map { try ImageReader.read($0.path) }
+      let inputs = originals.map { preprocessing.resize($0) }
+      let batch = try tensor(inputs)
+      let firstMaps = try explainer.explain(batch, method: settings.method, targets: nil)
+      let predictions = firstMaps.targets
+      let targets = zip(chunk, predictions).map { item, predicted -> Int in
+        switch settings.target {
+        case .predicted: predicted
+        case .label: item.label ?? predicted
+        case .fixed(let index): index
+        }
+      }
+      let maps =
+        targets == predictions ? firstMaps : try explainer.explain(batch, method: settings.method, targets: targets)
+      let probabilities = try (maps.logits / temperature).softmax(dim: 1).to(.float64).toArray(Double.self)
+      let classCount = maps.logits.shape[1]
+      for (offset, item) in chunk.enumerated() {
+        let name = names[start + offset]
+        let original = originals[offset]
+        let networkMap = GrayImage(
+          width: preprocessing.size, height: preprocessing.size, pixels: try maps.map(at: offset))
+        let fullMap = Heatmap.toOriginalSize(
+          networkMap, width: original.width, height: original.height, crop: preprocessing.crop)
+        let overlay = "overlays/\(name).png"
+        let rawMap = "maps/\(name).png"
+        try ImageWriter.writeRGBPNG(
+          Heatmap.overlay(original, map: fullMap, opacity: settings.opacity), width: original.width,
+          height: original.height, to: folder + "/" + overlay)
+        try ImageWriter.writePNG(fullMap, to: folder + "/" + rawMap, bitDepth: 16)
+        var result = ImageExplanation(
+          path: item.path, label: item.label, predicted: predictions[offset], target: targets[offset],
+          probabilities: Array(probabilities[(offset * classCount)..<((offset + 1) * classCount)]), overlay: overlay,
+          map: rawMap)
+        if settings.faithfulness {
+          try measureFaithfulness(of: networkMap, image: inputs[offset], target: targets[offset], into: &result)
+        }
+        if let region = try groundTruth.region(for: item.path, width: original.width, height: original.height),
+          !region.isEmpty
+        {
+          result.pointingHit = Localization.pointingGameHit(map: fullMap.pixels, region: region)
+          result.energyInBox = Localization.energyInside(map: fullMap.pixels, region: region)
+        }
+        results.append(result)
+      }
+      start += chunk.count
+      progress?(start, images.count)
+    }
+    return results
+  }
+
+  func measureFaithfulness(of map: GrayImage, image: GrayImage, target: Int, into result: inout ImageExplanation)
+    throws
+  {
+    let score: Faithfulness.Scorer = { images in try self.probabilities(of: images, for: target) }
+    let baseline = Faithfulness.blurred(image, sigma: settings.blurFraction * Double(preprocessing.size))
+    result.deletionAUC =
+      try Faithfulness.deletion(image, saliency: map.pixels, baseline: baseline, steps: settings.steps, score: score)
+      .area
+    result.insertionAUC =
+      try Faithfulness.insertion(image, saliency: map.pixels, baseline: baseline, steps: settings.steps, score: score)
+      .area
+    result.roadDrop =
+      try Faithfulness.roadConfidenceDrop(image, saliency: map.pixels, fraction: settings.roadFraction, score: score)
+      .drop
+  }
+
+  /// The probability of `target` for each network-sized image.
+  func probabilities(of images: [GrayImage], for target: Int) throws -> [Double] {
+    var scores: [Double] = []
+    var start = 0
+    while start < images.count {
+      let batch = try tensor(Array(images[start..<min(start + settings.batchSize * 2, images.count)]))
+      let logits = try noGrad {
+        try Autocast.run(if: settings.mixedPrecisionScoring) { try model(batch) }.to(.float32)
+      }
+      scores += try (logits / temperature).softmax(dim: 1).select(dim: 1, index: target).to(.float64).toArray(
+        Double.self)
+      start += batch.shape[0]
+    }
+    return scores
+  }
+
+  /// Network-sized images as one normalised (N, C, size, size) batch.
+  func tensor(_ images: [GrayImage]) throws -> Tensor {
+    let plane = preprocessing.channels * preprocessing.size * preprocessing.size
+    var values = [Float](repeating: 0, count: images.count * plane)
+    values.withUnsafeMutableBufferPointer { buffer in
+      for (index, image) in images.enumerated() {
+        preprocessing.writeNormalized(
+          image, into: UnsafeMutableBufferPointer(rebasing: buffer[(index * plane)..<((index + 1) * plane)]))
+      }
+    }
+    return try Tensor(values, shape: [images.count, preprocessing.channels, preprocessing.size, preprocessing.size])
+  }
+
+  /// File names for the outputs: each image's name without its extension, made unique with -2, -3…
+  static func outputNames(for paths: [String]) -> [String] {
+    var seen: [String: Int] = [:]
+    return paths.map { path in
+      let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+      let count = (seen[stem] ?? 0) + 1
+      seen[stem] = count
+      return count == 1 ? stem : "\(stem)-\(count)"
+    }
+  }
+}
+
+/// Means of the metrics over the images that have them.
+public struct ExplanationSummary: Codable, Sendable {
+  public var images: Int
+  public var deletionAUC: Double?
+  public var insertionAUC: Double?
+  public var roadDrop: Double?
+  public var pointingAccuracy: Double?
+  public var energyInBox: Double?
+  /// Images with a ground-truth region.
+  public var localized: Int
+
+  public init(_ results: [ImageExplanation]) {
+    func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+    images = results.count
+    deletionAUC = mean(results.compactMap(\.deletionAUC))
+    insertionAUC = mean(results.compactMap(\.insertionAUC))
+    roadDrop = mean(results.compactMap(\.roadDrop))
+    pointingAccuracy = mean(results.compactMap { $0.pointingHit.map { $0 ? 1 : 0 } })
+    energyInBox = mean(results.compactMap(\.energyInBox))
+    localized = results.filter { $0.energyInBox != nil }.count
+  }
+}
