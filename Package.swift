@@ -42,7 +42,9 @@ let package = Package(
     .executable(name: "orthocxr", targets: ["orthocxr"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    // Experiment configurations (orthocxr train --config).
+    .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
   ],
   targets: [
     .target(
@@ -73,7 +75,7 @@ let package = Package(
       name: "orthocxr",
       dependencies: [
         "Engine", "Models", "Imaging", "Datasets", "Training", "Evaluation", "Explanations",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
       ]
     ),
     // Helpers the test targets share: where ../shared/data is, temporary folders.

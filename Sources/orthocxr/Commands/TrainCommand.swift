@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Engine
+import Evaluation
 import Foundation
 import Models
 import Training
@@ -12,12 +13,23 @@ struct TrainCommand: ParsableCommand {
     abstract: "Train a classifier with cross-entropy + λ·OS (λ = 0: the baseline).",
     discussion: """
       Validates every epoch, keeps the best (by --select) and the last checkpoint in the run folder,
-      with config.json (the resolved settings), log.jsonl (every step and epoch) and metrics.json.
-      Ctrl-C saves where training is and exits; --resume continues exactly from there.
+      with config.yaml (every setting as resolved: run it again with --config), config.json,
+      log.jsonl (every step and epoch) and metrics.json. Ctrl-C saves where training is and exits;
+      --resume continues exactly from there.
+
+      --config FILE reads the settings from YAML: each key is an option below without its dashes
+      (image-size: 224), optionally grouped in sections (model:, data:, loss:, ...); an option given on
+      the command line overrides the file. --seeds 0,1,2 trains one run per seed in OUTPUT/seed-N.
+      --test SPLIT then calibrates each run on --val and evaluates it on SPLIT (test-metrics.json,
+      test-predictions.csv), ready for `orthocxr compare`.
 
       Example: orthocxr train --train data/train.txt --val data/val.txt --lambda 0.01 --output runs/os
+               orthocxr train --config experiments/os.yaml --seeds 0,1,2 --epochs 5
       """
   )
+
+  @Option(help: "A YAML experiment file whose keys are these options; the command line overrides it.")
+  var config: String?
 
   @Option(help: "Training split (COVIDx split file, class folder or CSV).")
   var train: String
@@ -66,6 +78,9 @@ struct TrainCommand: ParsableCommand {
   @Option(help: "Stop after this many epochs without improvement.") var patience: Int?
   @Flag(help: "Train in float32 rather than bf16 autocast.") var fp32 = false
   @Option(help: "Random seed (weights, order, augmentation).") var seed: UInt64 = 0
+  @Option(help: "Several seeds, comma-separated: one run per seed in OUTPUT/seed-N (overrides --seed).")
+  var seeds: String?
+  @Option(help: "Test split: after training, calibrate on --val and evaluate on this split.") var test: String?
 
   func validate() throws {
     guard epochs > 0, imageSize >= 32, channels == 1 || channels == 3, learningRate >= 0 else {
@@ -74,6 +89,67 @@ struct TrainCommand: ParsableCommand {
     guard OrthogonalSpheres(osVariant) != nil else {
       throw ValidationError("--os-variant must be batch, feature or blocks(k), not \"\(osVariant)\"")
     }
+    guard test == nil || val != nil else {
+      throw ValidationError("--test needs --val: the temperature is fitted on the validation split")
+    }
+    _ = try seedList()
+  }
+
+  /// The seeds of --seeds, or nil for a single run.
+  func seedList() throws -> [UInt64]? {
+    guard let seeds else { return nil }
+    let list = seeds.split(separator: ",").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+    guard !list.isEmpty, list.allSatisfy({ $0 != nil }), Set(list).count == list.count else {
+      throw ValidationError("--seeds takes different whole numbers separated by commas, such as 0,1,2; got \"\(seeds)\"")
+    }
+    return list.compactMap { $0 }
+  }
+
+  func run() throws {
+    guard let seeds = try seedList() else {
+      try runOnce()
+      return
+    }
+    var runs: [String] = []
+    for seed in seeds {
+      var single = self
+      single.seeds = nil
+      single.seed = seed
+      single.output = output + "/seed-\(seed)"
+      print("== seed \(seed) → \(single.output)")
+      try single.runOnce()
+      runs.append(single.output)
+    }
+    try summarize(runs: runs)
+  }
+
+  /// Mean ± standard deviation over the seeds' runs, of the test metrics (with --test) or of the
+  /// best validation epoch.
+  func summarize(runs: [String]) throws {
+    var rows: [(String, [Double])] = []
+    if test != nil {
+      let reports = try runs.map {
+        try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: URL(fileURLWithPath: $0 + "/test-metrics.json")))
+      }
+      rows = [
+        ("accuracy", reports.map(\.accuracy.value)), ("macro-F1", reports.compactMap { $0.macroF1?.value }),
+        ("macro AUC", reports.compactMap { $0.macroAUC?.value }), ("ECE", reports.map(\.ece.value)),
+        ("NLL", reports.map(\.nll)), ("Brier", reports.map(\.brier)),
+      ]
+    }
+    guard !rows.isEmpty else {
+      print("\(runs.count) runs in \(output)/seed-*")
+      return
+    }
+    print("\nover \(runs.count) seeds, test split (calibrated), mean ± std:")
+    for (name, values) in rows where !values.isEmpty {
+      let mean = values.reduce(0, +) / Double(values.count)
+      let std =
+        values.count > 1
+        ? (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot() : 0
+      print("  " + name.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: "%.4f ± %.4f", mean, std))
+    }
+    print("compare with another configuration: orthocxr compare --baseline OTHER/seed-* --candidate \(output)/seed-*")
   }
 
   var settings: TrainingSettings {
@@ -95,7 +171,7 @@ struct TrainCommand: ParsableCommand {
     return settings
   }
 
-  func run() throws {
+  func runOnce() throws {
     Torch.threadCount = loader.threads
     Torch.seed(seed)
     let map: LabelMap
@@ -129,6 +205,7 @@ struct TrainCommand: ParsableCommand {
       channels: channels, augmentation: !noAugmentation, batchSize: loader.batchSize, weights: weights,
       settings: settings)
     try writeJSON(configuration, to: output + "/config.json")
+    try resolvedYAML().write(toFile: output + "/config.yaml", atomically: true, encoding: .utf8)
     let trainer = try Trainer(
       model: network, settings: settings, trainLoader: trainLoader, validationLoader: validationLoader,
       runDirectory: output,
@@ -174,6 +251,69 @@ struct TrainCommand: ParsableCommand {
       throw ExitCode(130)
     }
     print("best epoch \(summary.bestEpoch.map(String.init) ?? "–") → \(trainer.bestCheckpointPath)")
+    if let test, let val {
+      let common = ["--threads", String(loader.threads), "--batch-size", String(loader.batchSize)]
+        + (loader.images.map { ["--images", $0] } ?? []) + ["--bad-images", loader.badImages.rawValue]
+      let calibrated = output + "/best-calibrated.safetensors"
+      var calibrate = try CalibrateCommand.parse(
+        ["--checkpoint", trainer.bestCheckpointPath, "--data", val, "--output", calibrated] + common)
+      try calibrate.run()
+      var evaluate = try EvaluateCommand.parse(
+        ["--checkpoint", calibrated, "--data", test, "--output", output + "/test-metrics.json", "--predictions",
+          output + "/test-predictions.csv", "--seed", String(seed)] + common)
+      try evaluate.run()
+    }
+  }
+
+  /// Every setting of this run as YAML, in the form --config reads: the run can be repeated with
+  /// `orthocxr train --config RUN/config.yaml`.
+  func resolvedYAML() -> String {
+    func quoted(_ text: String) -> String {
+      let plain = text.allSatisfy { $0.isLetter || $0.isNumber || "-_./".contains($0) } && !text.isEmpty
+      return plain ? text : "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+    func optional(_ text: String?) -> String { text.map(quoted) ?? "null" }
+    return """
+      # Resolved settings of this run (orthocxr train --config this-file repeats it).
+      model:
+        model: \(model.rawValue)
+        weights: \(optional(weights))
+        image-size: \(imageSize)
+        channels: \(channels)
+      data:
+        train: \(quoted(train))
+        val: \(optional(val))
+        test: \(optional(test))
+        label-map: \(quoted(labelMap))
+        images: \(optional(loader.images))
+        bad-images: \(loader.badImages.rawValue)
+      augmentation:
+        no-augmentation: \(noAugmentation)
+      loss:
+        lambda: \(lambda)
+        os-variant: \(quoted(osVariant))
+        label-smoothing: \(labelSmoothing)
+      optimizer:
+        optimizer: \(optimizer.rawValue)
+        learning-rate: \(learningRate)
+        momentum: \(momentum)
+        weight-decay: \(weightDecay)
+      schedule:
+        schedule: \(schedule.rawValue)
+        warmup-epochs: \(warmupEpochs)
+        epochs: \(epochs)
+      training:
+        batch-size: \(loader.batchSize)
+        select: \(select.rawValue)
+        patience: \(patience.map(String.init) ?? "null")
+        fp32: \(fp32)
+        seed: \(seed)
+        output: \(quoted(output))
+      machine:
+        workers: \(loader.workers)
+        threads: \(loader.threads)
+
+      """
   }
 }
 
