@@ -39,6 +39,7 @@ let package = Package(
     .library(name: "Training", targets: ["Training"]),
     .library(name: "Evaluation", targets: ["Evaluation"]),
     .library(name: "Explanations", targets: ["Explanations"]),
+    .library(name: "Reports", targets: ["Reports"]),
     .executable(name: "orthocxr", targets: ["orthocxr"]),
   ],
   dependencies: [
@@ -71,10 +72,12 @@ let package = Package(
     .target(
       name: "Explanations", dependencies: ["Engine", "Models", "Imaging", "Datasets", "Evaluation"],
       swiftSettings: [.unsafeFlags(["-O"])]),
+    // Self-contained HTML reports with inline SVG charts.
+    .target(name: "Reports", dependencies: ["Evaluation", "Explanations", "Imaging", "Training"]),
     .executableTarget(
       name: "orthocxr",
       dependencies: [
-        "Engine", "Models", "Imaging", "Datasets", "Training", "Evaluation", "Explanations",
+        "Engine", "Models", "Imaging", "Datasets", "Training", "Evaluation", "Explanations", "Reports",
         .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
       ]
     ),

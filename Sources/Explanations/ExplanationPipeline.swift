@@ -223,3 +223,21 @@ public struct ExplanationSummary: Codable, Sendable {
     localized = results.filter { $0.energyInBox != nil }.count
   }
 }
+
+/// What `orthocxr explain` writes to summary.json, and what the report reads back.
+public struct ExplanationFile: Codable, Sendable {
+  public var method: String
+  public var layer: String
+  public var classes: [String]
+  public var means: ExplanationSummary
+  /// Paths of overlays and maps are relative to the file's folder.
+  public var images: [ImageExplanation]
+
+  public init(method: String, layer: String, classes: [String], images: [ImageExplanation]) {
+    self.method = method
+    self.layer = layer
+    self.classes = classes
+    self.means = ExplanationSummary(images)
+    self.images = images
+  }
+}

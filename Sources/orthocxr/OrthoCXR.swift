@@ -12,7 +12,7 @@ struct OrthoCXR: ParsableCommand {
       """,
     subcommands: [
       DemoCommand.self, TrainCommand.self, EvaluateCommand.self, CalibrateCommand.self, ExplainCommand.self,
-      CompareCommand.self,
+      PredictCommand.self, CompareCommand.self, ReportCommand.self,
       DatasetCommand.self,
       BenchCommand.self,
       CheckpointCommand.self,

@@ -31,6 +31,9 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Write per-image predictions as CSV here.")
   var predictions: String?
 
+  @Option(help: "Also write the metrics without the checkpoint's temperature (T = 1) as JSON here.")
+  var uncalibratedOutput: String?
+
   @Option(help: "Bootstrap resamples for the 95% intervals.")
   var bootstrap = 1_000
 
@@ -56,19 +59,17 @@ struct EvaluateCommand: ParsableCommand {
     print("\(checkpoint) on \(data)")
     print(report.render())
     if let output { try writeJSON(report, to: output) }
+    if let uncalibratedOutput {
+      try writeJSON(
+        EvaluationReport.compute(
+          logits: logits, labels: labels, classes: trained.classes, temperature: 1, resamples: bootstrap, seed: seed),
+        to: uncalibratedOutput)
+    }
     if let predictions {
-      let probabilities = softmax(logits, temperature: temperature)
       let order = dataLoader.order(epoch: 0)
-      var csv = "path,label,prediction," + trained.classes.map { "p_\($0)" }.joined(separator: ",") + "\n"
-      for (row, index) in order.enumerated() where row < probabilities.count {
-        let p = probabilities[row]
-        let predicted = p.indices.max { p[$0] < p[$1] } ?? 0
-        let path = entries[index].entry.path.replacingOccurrences(of: "\"", with: "\"\"")
-        csv +=
-          "\"\(path)\",\(trained.classes[labels[row]]),\(trained.classes[predicted]),"
-          + p.map { String(format: "%.6f", $0) }.joined(separator: ",") + "\n"
-      }
-      try csv.write(toFile: predictions, atomically: true, encoding: .utf8)
+      try writePredictions(
+        paths: order.prefix(labels.count).map { entries[$0].entry.path }, labels: labels,
+        probabilities: softmax(logits, temperature: temperature), classes: trained.classes, to: predictions)
     }
   }
 }
@@ -125,4 +126,20 @@ struct CalibrateCommand: ParsableCommand {
     try Safetensors.write(tensors, metadata: metadata, to: destination)
     print("wrote \(destination)")
   }
+}
+
+/// Per-image predictions as CSV (path, label, prediction, one probability per class): what
+/// `orthocxr compare` and the comparison report read.
+func writePredictions(paths: [String], labels: [Int], probabilities: [[Double]], classes: [String], to file: String)
+  throws
+{
+  var csv = "path,label,prediction," + classes.map { "p_\($0)" }.joined(separator: ",") + "\n"
+  for (row, path) in paths.enumerated() where row < probabilities.count {
+    let p = probabilities[row]
+    let predicted = p.indices.max { p[$0] < p[$1] } ?? 0
+    csv +=
+      "\"\(path.replacingOccurrences(of: "\"", with: "\"\""))\",\(classes[labels[row]]),\(classes[predicted]),"
+      + p.map { String(format: "%.6f", $0) }.joined(separator: ",") + "\n"
+  }
+  try csv.write(toFile: file, atomically: true, encoding: .utf8)
 }

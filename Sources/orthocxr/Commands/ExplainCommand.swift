@@ -202,16 +202,8 @@ struct ExplainCommand: ParsableCommand {
     let rows = results.map { $0.csvRow(classes: classes) }
     let csv = ([ImageExplanation.csvHeader(classes: classes)] + rows).joined(separator: "\n") + "\n"
     try csv.write(toFile: folder + "/explanations.csv", atomically: true, encoding: .utf8)
-    struct Summary: Encodable {
-      let method: String
-      let layer: String
-      let classes: [String]
-      let means: ExplanationSummary
-      let images: [ImageExplanation]
-    }
     try writeJSON(
-      Summary(
-        method: method.rawValue, layer: layer, classes: classes, means: ExplanationSummary(results), images: results),
+      ExplanationFile(method: method.rawValue, layer: layer, classes: classes, images: results),
       to: folder + "/summary.json")
   }
 

@@ -259,7 +259,8 @@ struct TrainCommand: ParsableCommand {
         ["--checkpoint", trainer.bestCheckpointPath, "--data", val, "--output", calibrated] + common)
       try calibrate.run()
       var evaluate = try EvaluateCommand.parse(
-        ["--checkpoint", calibrated, "--data", test, "--output", output + "/test-metrics.json", "--predictions",
+        ["--checkpoint", calibrated, "--data", test, "--output", output + "/test-metrics.json",
+          "--uncalibrated-output", output + "/test-metrics-uncalibrated.json", "--predictions",
           output + "/test-predictions.csv", "--seed", String(seed)] + common)
       try evaluate.run()
     }
