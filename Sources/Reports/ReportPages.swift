@@ -62,7 +62,8 @@ public enum ReportPages {
       "<table><tr><th>run</th><th>epochs</th><th>test images</th><th>accuracy</th><th>macro-F1</th><th>macro AUC</th>"
       + "<th>ECE</th><th>temperature</th></tr>\(rows)</table>"
       + (runs.contains { $0.test == nil }
-        ? "<p class=\"note\">A run without test metrics was not evaluated: use <code>orthocxr train --test SPLIT</code>.</p>" : "")
+        ? "<p class=\"note\">A run without test metrics was not evaluated: use <code>orthocxr train --test SPLIT</code>.</p>"
+        : "")
   }
 
   static func configuration(_ runs: [RunArtifacts]) -> String {
@@ -75,20 +76,23 @@ public enum ReportPages {
   static func trainingCurves(_ runs: [RunArtifacts]) -> String {
     let many = runs.count > 1
     func prefix(_ run: RunArtifacts) -> String { many ? run.name + " " : "" }
-    func stepSeries(_ pick: @escaping ((step: Int, loss: Double, crossEntropy: Double, os: Double)) -> Double, _ label: String)
-      -> [SVGCharts.Series]
-    {
+    // One colour per quantity; the second run's lines are dashed.
+    func stepSeries(
+      _ pick: @escaping ((step: Int, loss: Double, crossEntropy: Double, os: Double)) -> Double, _ label: String,
+      color: Int
+    ) -> [SVGCharts.Series] {
       runs.enumerated().map { index, run in
         SVGCharts.Series(
-          name: prefix(run) + label, points: run.steps.map { (Double($0.step), pick($0)) }, dashed: index > 0)
+          name: prefix(run) + label, points: run.steps.map { (Double($0.step), pick($0)) }, dashed: index > 0,
+          color: color)
       }
     }
-    func epochSeries(_ label: String, _ pick: (RunArtifacts, Int) -> Double?) -> [SVGCharts.Series] {
+    func epochSeries(_ label: String, color: Int, _ pick: (RunArtifacts, Int) -> Double?) -> [SVGCharts.Series] {
       runs.enumerated().map { index, run in
         SVGCharts.Series(
           name: prefix(run) + label,
           points: run.epochs.indices.compactMap { i in pick(run, i).map { (Double(run.epochs[i].epoch), $0) } },
-          dashed: index > 0)
+          dashed: index > 0, color: color)
       }
     }
     let usesSteps = runs.contains { $0.steps.count >= 2 }
@@ -96,49 +100,57 @@ public enum ReportPages {
     if usesSteps {
       charts.append(
         SVGCharts.lineChart(
-          title: "Training loss (logged steps)", series: stepSeries({ $0.loss }, "total") + stepSeries({ $0.crossEntropy }, "CE"),
+          title: "Training loss (logged steps)",
+          series: stepSeries({ $0.loss }, "total", color: 0) + stepSeries({ $0.crossEntropy }, "CE", color: 1),
           xLabel: "step", yLabel: "loss"))
       if runs.contains(where: { $0.steps.contains { $0.os.isFinite && $0.os != 0 } }) {
         charts.append(
           SVGCharts.lineChart(
-            title: "Orthogonal Spheres term (before λ)", series: stepSeries({ $0.os }, "OS"), xLabel: "step",
+            title: "Orthogonal Spheres term (before λ)", series: stepSeries({ $0.os }, "OS", color: 2), xLabel: "step",
             yLabel: "OS"))
       }
     } else {
       charts.append(
         SVGCharts.lineChart(
           title: "Training loss per epoch",
-          series: epochSeries("total") { $0.epochs[$1].trainingLoss } + epochSeries("CE") { $0.epochs[$1].crossEntropy },
+          series: epochSeries("total", color: 0) { $0.epochs[$1].trainingLoss }
+            + epochSeries("CE", color: 1) { $0.epochs[$1].crossEntropy },
           xLabel: "epoch", yLabel: "loss"))
       charts.append(
         SVGCharts.lineChart(
-          title: "Orthogonal Spheres term per epoch", series: epochSeries("OS") { $0.epochs[$1].orthogonalSpheres },
+          title: "Orthogonal Spheres term per epoch",
+          series: epochSeries("OS", color: 2) { $0.epochs[$1].orthogonalSpheres },
           xLabel: "epoch", yLabel: "OS"))
     }
     charts.append(
       SVGCharts.lineChart(
         title: "Validation: accuracy and macro-F1",
-        series: epochSeries("accuracy") { $0.epochs[$1].validation?.accuracy }
-          + epochSeries("macro-F1") { $0.epochs[$1].validation?.macroF1 },
+        series: epochSeries("accuracy", color: 0) { $0.epochs[$1].validation?.accuracy }
+          + epochSeries("macro-F1", color: 1) { $0.epochs[$1].validation?.macroF1 },
         xLabel: "epoch", yLabel: "score", yRange: 0...1))
     charts.append(
       SVGCharts.lineChart(
         title: "Validation: ECE and NLL",
-        series: epochSeries("ECE") { $0.epochs[$1].validation?.ece } + epochSeries("NLL") { $0.epochs[$1].validation?.nll },
+        series: epochSeries("ECE", color: 4) { $0.epochs[$1].validation?.ece }
+          + epochSeries("NLL", color: 3) { $0.epochs[$1].validation?.nll },
         xLabel: "epoch", yLabel: "value"))
     return "<div class=\"charts\">" + charts.joined() + "</div>"
   }
 
   static func metricTable(_ runs: [RunArtifacts]) -> String {
     let columns = runs.flatMap { run in
-      [("\(run.name): uncalibrated", run.testUncalibrated), ("\(run.name): T = \(number(run.test?.temperature))", run.test)]
-        .filter { $0.1 != nil }
+      [
+        ("\(run.name): uncalibrated", run.testUncalibrated),
+        ("\(run.name): T = \(number(run.test?.temperature))", run.test),
+      ]
+      .filter { $0.1 != nil }
     }
     guard !columns.isEmpty else { return "<p class=\"empty\">No test metrics: evaluate the run on a test split.</p>" }
     func interval(_ value: EvaluationReport.Interval?, percent asPercent: Bool) -> String {
       guard let value else { return "–" }
       return asPercent
-        ? String(format: "%.1f%% <span class=\"ci\">[%.1f, %.1f]</span>", value.value * 100, value.low * 100, value.high * 100)
+        ? String(
+          format: "%.1f%% <span class=\"ci\">[%.1f, %.1f]</span>", value.value * 100, value.low * 100, value.high * 100)
         : String(format: "%.4f <span class=\"ci\">[%.4f, %.4f]</span>", value.value, value.low, value.high)
     }
     let rows: [(String, (EvaluationReport) -> String)] = [
@@ -186,10 +198,15 @@ public enum ReportPages {
       let significant = row.difference.low > 0 || row.difference.high < 0
       html +=
         "<tr><td>\(escape(row.metric))</td>"
-        + String(format: "<td>%.4f ± %.4f</td><td>%.4f ± %.4f</td>", row.baseline.mean, row.baseline.std, row.candidate.mean, row.candidate.std)
-        + String(format: "<td class=\"%@\">%+.4f</td><td>[%+.4f, %+.4f]</td></tr>", significant ? "strong" : "", row.difference.value, row.difference.low, row.difference.high)
+        + String(
+          format: "<td>%.4f ± %.4f</td><td>%.4f ± %.4f</td>", row.baseline.mean, row.baseline.std, row.candidate.mean,
+          row.candidate.std)
+        + String(
+          format: "<td class=\"%@\">%+.4f</td><td>[%+.4f, %+.4f]</td></tr>", significant ? "strong" : "",
+          row.difference.value, row.difference.low, row.difference.high)
     }
-    html += "</table><h3>McNemar's exact test (same test images)</h3><table><tr><th>seed pair</th><th>only \(escape(names.0)) right</th><th>only \(escape(names.1)) right</th><th>p-value</th></tr>"
+    html +=
+      "</table><h3>McNemar's exact test (same test images)</h3><table><tr><th>seed pair</th><th>only \(escape(names.0)) right</th><th>only \(escape(names.1)) right</th><th>p-value</th></tr>"
     for test in report.mcNemar {
       html +=
         "<tr><td>\(escape(test.pair))</td><td>\(test.onlyBaselineCorrect)</td><td>\(test.onlyCandidateCorrect)</td>"
@@ -219,17 +236,19 @@ public enum ReportPages {
     }
     return tables.isEmpty
       ? "<p class=\"empty\">No test metrics: evaluate the run on a test split.</p>"
-      : "<div class=\"row\">" + tables.joined() + "</div><p class=\"note\">Rows: true class; columns: predicted class.</p>"
+      : "<div class=\"row\">" + tables.joined()
+        + "</div><p class=\"note\">Rows: true class; columns: predicted class.</p>"
   }
 
   static func reliability(_ runs: [RunArtifacts]) -> String {
     var charts: [String] = []
     for run in runs {
-      for (label, report) in [("before temperature scaling", run.testUncalibrated), ("after (T = \(number(run.test?.temperature)))", run.test)] {
+      let after = "after T = " + String(format: "%.3g", run.test?.temperature ?? 1)
+      for (label, report) in [("before scaling", run.testUncalibrated), (after, run.test)] {
         guard let report else { continue }
         charts.append(
           SVGCharts.reliabilityDiagram(
-            title: "\(run.name): \(label)",
+            title: "\(run.name) · \(label)",
             bins: report.reliability.map { ($0.lower, $0.upper, $0.count, $0.accuracy, $0.meanConfidence) },
             summary: String(format: "ECE %.4f", report.ece.value)))
       }
@@ -242,7 +261,8 @@ public enum ReportPages {
 
   static func gallery(_ explanations: ExplanationArtifacts?) throws -> String {
     guard let explanations, let first = explanations.models.first else {
-      return "<p class=\"empty\">No heatmaps: run <code>orthocxr explain</code> and pass its folder with --explanations.</p>"
+      return
+        "<p class=\"empty\">No heatmaps: run <code>orthocxr explain</code> and pass its folder with --explanations.</p>"
     }
     let classes = first.file.classes
     var html =
@@ -252,7 +272,9 @@ public enum ReportPages {
         : "") + "</p>"
     html += explanationMeans(explanations)
     let pairs = first.file.images.indices.map { index in
-      explanations.models.map { $0.file.images.indices.contains(index) ? $0.file.images[index] : first.file.images[index] }
+      explanations.models.map {
+        $0.file.images.indices.contains(index) ? $0.file.images[index] : first.file.images[index]
+      }
     }
     for (classIndex, className) in classes.enumerated() {
       for right in [true, false] {
@@ -268,12 +290,16 @@ public enum ReportPages {
           html += "<figure><div class=\"panels\">"
           html += "<img alt=\"X-ray\" src=\"\(try thumbnail(images[0].path, map: nil))\">"
           for (model, image) in zip(explanations.models, images) {
-            html += "<img alt=\"\(escape(model.name)) heatmap\" src=\"\(try thumbnail(image.path, map: model.folder + "/" + image.map))\">"
+            html +=
+              "<img alt=\"\(escape(model.name)) heatmap\" src=\"\(try thumbnail(image.path, map: model.folder + "/" + image.map))\">"
           }
-          html += "</div><figcaption>\(escape((images[0].path as NSString).lastPathComponent)) · true \(escape(className))"
+          html +=
+            "</div><figcaption>\(escape((images[0].path as NSString).lastPathComponent)) · true \(escape(className))"
           for (model, image) in zip(explanations.models, images) {
-            let probability = image.probabilities.indices.contains(image.predicted) ? image.probabilities[image.predicted] : .nan
-            html += "<br>\(escape(model.name)): \(escape(classes[image.predicted])) (p = \(String(format: "%.2f", probability)))"
+            let probability =
+              image.probabilities.indices.contains(image.predicted) ? image.probabilities[image.predicted] : .nan
+            html +=
+              "<br>\(escape(model.name)): \(escape(classes[image.predicted])) (p = \(String(format: "%.2f", probability)))"
           }
           html += "</figcaption></figure>"
         }
@@ -286,7 +312,8 @@ public enum ReportPages {
       for images in unlabeled {
         html += "<figure><div class=\"panels\"><img alt=\"X-ray\" src=\"\(try thumbnail(images[0].path, map: nil))\">"
         for (model, image) in zip(explanations.models, images) {
-          html += "<img alt=\"\(escape(model.name)) heatmap\" src=\"\(try thumbnail(image.path, map: model.folder + "/" + image.map))\">"
+          html +=
+            "<img alt=\"\(escape(model.name)) heatmap\" src=\"\(try thumbnail(image.path, map: model.folder + "/" + image.map))\">"
         }
         html += "</div><figcaption>\(escape((images[0].path as NSString).lastPathComponent))</figcaption></figure>"
       }
@@ -319,8 +346,8 @@ public enum ReportPages {
 
   // MARK: Pieces
 
-  /// A small PNG (data URI) of the X-ray, or of the X-ray with the map over it, 200 pixels wide.
-  static func thumbnail(_ imagePath: String, map mapPath: String?, width: Int = 200) throws -> String {
+  /// A small PNG (data URI) of the X-ray, or of the X-ray with the map over it, 180 pixels wide.
+  static func thumbnail(_ imagePath: String, map mapPath: String?, width: Int = 180) throws -> String {
     let original = try ImageReader.read(imagePath)
     let height = max(1, Int((Double(original.height) * Double(width) / Double(original.width)).rounded()))
     let image = Resize.resized(original, width: width, height: height)
@@ -378,12 +405,12 @@ public enum ReportPages {
     nav a{color:#0072B2;text-decoration:none}nav{margin-top:6px}
     table{border-collapse:collapse;margin:8px 0;font-size:.92em}th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}
     th{background:#f6f8fa}.ci{color:#57606a;font-size:.9em}.strong{font-weight:700}.note{color:#57606a;font-size:.88em}.empty{color:#8c959f;font-style:italic}
-    pre{background:#f6f8fa;padding:8px 12px;font-size:.85em;overflow:auto;max-height:420px}
+    pre{background:#f6f8fa;padding:8px 12px;font-size:.85em;overflow:auto;max-height:420px;white-space:pre-wrap;word-break:break-all}
     .row{display:flex;flex-wrap:wrap;gap:24px}.row>div{flex:1 1 320px;min-width:0}.charts{display:flex;flex-wrap:wrap;gap:12px}
     svg.chart{background:#fff;border:1px solid #eaeef2}svg .title{font-size:13px;font-weight:600}svg .tick{font-size:10px;fill:#57606a}svg .axis{font-size:11px;fill:#24292f}svg .legend{font-size:11px}
-    svg .grid{stroke:#eaeef2}svg .frame{fill:none;stroke:#8c959f}svg .bar{fill:#0072B2;opacity:.75}svg .gap{fill:#D55E00;opacity:.35}svg .diagonal{stroke:#24292f;stroke-dasharray:4 3}
+    svg .grid{stroke:#eaeef2}svg .frame{fill:none;stroke:#8c959f}svg .bar{fill:#0072B2;opacity:.75}svg .gap{fill:#D55E00;fill-opacity:.18;stroke:#D55E00;stroke-width:1.5}svg .diagonal{stroke:#24292f;stroke-dasharray:4 3}
     table.confusion td{min-width:48px;text-align:center;font-weight:600}
-    .gallery{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;border:1px solid #d0d7de;padding:6px;background:#f6f8fa}.panels{display:flex;gap:4px}.panels img{width:200px;height:auto;display:block}
+    .gallery{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;border:1px solid #d0d7de;padding:6px;background:#f6f8fa}.panels{display:flex;gap:4px}.panels img{width:180px;height:auto;display:block}
     figcaption{font-size:.82em;color:#24292f;margin-top:4px}
     """
 }

@@ -41,7 +41,8 @@ public struct RunArtifacts {
     let decoder = JSONDecoder()
     for line in log.split(separator: "\n") {
       guard let data = line.data(using: .utf8),
-        let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let event = object["event"] as? String
+        let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        let event = object["event"] as? String
       else { continue }
       if event == "start" { (epochs, steps) = ([], []) }  // a resumed run logs again from its checkpoint
       if event == "epoch", let record = object["record"],

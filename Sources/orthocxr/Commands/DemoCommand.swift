@@ -15,11 +15,14 @@ struct DemoCommand: ParsableCommand {
     abstract: "Run the demo on built-in synthetic chest X-rays (no data of your own needed).",
     discussion: """
       Writes synthetic chest X-rays (COVID-19, normal, pneumonia, with lesion boxes) and COVIDx
-      split files, checks the dataset, trains a ResNet-18 on the training split through the threaded
-      loader with augmentation and bf16 autocast, reports accuracy per class on the test split,
-      saves the model as safetensors and checks that the reloaded model agrees exactly.
+      split files, checks the dataset, trains a baseline ResNet-18 and one with the Orthogonal
+      Spheres loss, calibrates both on the validation split, evaluates them on the test split with
+      bootstrap intervals, explains test images with Grad-CAM (overlays, faithfulness and
+      localisation metrics, side-by-side panels), and writes HTML reports: one per run and one
+      comparing the two (OUTPUT/comparison.html).
 
-      With --data PATH/train.txt it does the same on real X-rays: the test split is PATH/test.txt.
+      With --data PATH/train.txt it does the same on real X-rays: PATH/test.txt is the test split and
+      PATH/val.txt (or the test split, when there is none) the validation split.
       """
   )
 
@@ -53,8 +56,11 @@ struct DemoCommand: ParsableCommand {
   @Option(help: "λ of the OS model (the baseline has λ = 0).")
   var lambda = 0.01
 
+  @Option(help: "Test images to explain with Grad-CAM.")
+  var explain = 24
+
   func validate() throws {
-    guard epochs > 0, imageSize >= 32, batchSize > 0, perClass > 0, threads > 0 else {
+    guard epochs > 0, imageSize >= 32, batchSize > 0, perClass > 0, threads > 0, explain >= 0 else {
       throw ValidationError(
         "--epochs, --batch-size, --per-class and --threads must be positive, --image-size at least 32")
     }
@@ -97,7 +103,12 @@ struct DemoCommand: ParsableCommand {
     let test = try map.apply(to: testEntries)
 
     // 2. Baseline and OS, trained the same way but for λ.
-    let validationEntries = data == nil ? try DatasetSource.load(validationPath) : testEntries
+    if data != nil {
+      let besideTrain = ((trainPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+        "val.txt")
+      validationPath = FileManager.default.fileExists(atPath: besideTrain) ? besideTrain : testPath
+    }
+    let validationEntries = try DatasetSource.load(validationPath)
     let validation = try map.apply(to: validationEntries)
     var options = DataLoader.Options()
     options.batchSize = batchSize
@@ -123,6 +134,19 @@ struct DemoCommand: ParsableCommand {
       settings.epochs = epochs
       settings.lambda = lambda
       settings.seed = seed
+      // The run's settings in the form `orthocxr train --config` reads, so the run can be repeated.
+      try FileManager.default.createDirectory(
+        atPath: output + "/" + name.lowercased(), withIntermediateDirectories: true)
+      try """
+      # Written by orthocxr demo; `orthocxr train --config THIS --test \(testPath)` trains the same way.
+      model: {model: resnet18, image-size: \(imageSize), channels: 1}
+      data: {train: \(trainPath), val: \(validationPath), label-map: \(labelMap)}
+      loss: {lambda: \(lambda), os-variant: batch}
+      optimizer: {optimizer: \(settings.optimizer.rawValue), learning-rate: \(settings.learningRate), weight-decay: \(settings.weightDecay)}
+      schedule: {schedule: \(settings.schedule.rawValue), warmup-epochs: \(settings.warmupEpochs), epochs: \(epochs)}
+      training: {batch-size: \(batchSize), seed: \(seed), output: \(output)/\(name.lowercased())}
+
+      """.write(toFile: output + "/" + name.lowercased() + "/config.yaml", atomically: true, encoding: .utf8)
       let trainer = try Trainer(
         model: model, settings: settings, trainLoader: trainLoader, validationLoader: validationLoader,
         runDirectory: output + "/" + name.lowercased(),
@@ -151,6 +175,14 @@ struct DemoCommand: ParsableCommand {
         of: best.model, on: validationLoader, mixedPrecision: true)
       let temperature = TemperatureScaling.fit(logits: validationLogits, labels: validationLabels)
       let (logits, labels) = try Predictor.logits(of: best.model, on: testLoader, mixedPrecision: true)
+      // What `train --test` leaves in a run folder: the calibrated model, test metrics with and
+      // without the temperature, per-image predictions.
+      let run = output + "/" + name.lowercased()
+      try saveCalibrated(trainer.bestCheckpointPath, temperature: temperature, to: run + "/best-calibrated.safetensors")
+      try writePredictions(
+        paths: testLoader.order(epoch: 0).prefix(labels.count).map { test[$0].entry.path }, labels: labels,
+        probabilities: softmax(logits, temperature: temperature), classes: map.classes,
+        to: run + "/test-predictions.csv")
       results.append(
         (
           name,
@@ -190,11 +222,42 @@ struct DemoCommand: ParsableCommand {
           }.joined())
     }
     for result in results {
-      try writeJSON(result.report, to: output + "/" + result.name.lowercased() + "/test-metrics.json")
+      let run = output + "/" + result.name.lowercased()
+      try writeJSON(result.report, to: run + "/test-metrics.json")
+      try writeJSON(result.uncalibrated, to: run + "/test-metrics-uncalibrated.json")
     }
-    print(
-      "5. runs in \(output)/baseline and \(output)/os: config, log.jsonl, best and last checkpoints, test-metrics.json")
     if !trainLoader.skipped.isEmpty { print("   skipped \(trainLoader.skipped.count) unreadable training image(s)") }
-    print("next in the demo (as their issues land): Grad-CAM heatmaps and the HTML report")
+
+    // 4. Heatmaps of both models on the same test images, then the reports.
+    let explanations = output + "/explanations"
+    if explain > 0 {
+      print("5. Grad-CAM on \(min(explain, test.count)) test images, both models (overlays, metrics, panels)")
+      let boxes = ((testPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("boxes.csv")
+      var arguments = [
+        "--checkpoint", output + "/baseline/best-calibrated.safetensors", "--compare",
+        output + "/os/best-calibrated.safetensors", "--data", testPath, "--output", explanations, "--limit",
+        String(explain), "--names", "baseline,os", "--threads", String(threads),
+      ]
+      if FileManager.default.fileExists(atPath: boxes) { arguments += ["--boxes", boxes] }
+      var command = try ExplainCommand.parse(arguments)
+      try command.run()
+    }
+    print("6. reports")
+    for name in ["baseline", "os"] {
+      var arguments = [output + "/" + name, "--output", output + "/" + name + "/report.html"]
+      if explain > 0 { arguments += ["--explanations", explanations + "/" + name] }
+      var command = try ReportCommand.parse(arguments)
+      try command.run()
+    }
+    var arguments = [
+      "--baseline", output + "/baseline", "--candidate", output + "/os", "--names", "baseline,OS", "--output",
+      output + "/comparison.html",
+    ]
+    if explain > 0 { arguments += ["--explanations", explanations] }
+    var command = try ReportCommand.parse(arguments)
+    try command.run()
+    print(
+      "done: open \(output)/comparison.html; runs in \(output)/baseline and \(output)/os (config, log.jsonl, checkpoints, "
+        + "test metrics, report.html), heatmaps in \(explanations)")
   }
 }

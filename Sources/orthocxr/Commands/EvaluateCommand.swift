@@ -119,11 +119,8 @@ struct CalibrateCommand: ParsableCommand {
             format: "  %.4f   %.4f   %.4f   %.1f%%", report.nll, report.ece.value, report.brier,
             report.accuracy.value * 100))
     }
-    var (tensors, metadata) = try Safetensors.read(from: checkpoint)
-    metadata["orthocxr.temperature"] = String(temperature)
     let destination = output ?? ((checkpoint as NSString).deletingPathExtension + "-calibrated.safetensors")
-    tensors = tensors.filter { !$0.key.hasPrefix("optimizer.") && $0.key != "rng_state" }  // a model, not a training state
-    try Safetensors.write(tensors, metadata: metadata, to: destination)
+    try saveCalibrated(checkpoint, temperature: temperature, to: destination)
     print("wrote \(destination)")
   }
 }
@@ -142,4 +139,13 @@ func writePredictions(paths: [String], labels: [Int], probabilities: [[Double]],
       + p.map { String(format: "%.6f", $0) }.joined(separator: ",") + "\n"
   }
   try csv.write(toFile: file, atomically: true, encoding: .utf8)
+}
+
+/// Writes the model of `checkpoint` with `temperature` in its metadata (and without the optimizer
+/// and random state: a model, not a training state).
+func saveCalibrated(_ checkpoint: String, temperature: Double, to destination: String) throws {
+  var (tensors, metadata) = try Safetensors.read(from: checkpoint)
+  metadata["orthocxr.temperature"] = String(temperature)
+  tensors = tensors.filter { !$0.key.hasPrefix("optimizer.") && $0.key != "rng_state" }
+  try Safetensors.write(tensors, metadata: metadata, to: destination)
 }

@@ -55,7 +55,9 @@ enum ExperimentConfiguration {
       throw ValidationError("the configuration \(path) is not valid YAML: \(error)")
     }
     guard let root = document as? [String: Any] else {
-      throw ValidationError("the configuration \(path) must be a mapping of settings (key: value), not \(document.map { "\(type(of: $0))" } ?? "empty")")
+      throw ValidationError(
+        "the configuration \(path) must be a mapping of settings (key: value), not \(document.map { "\(type(of: $0))" } ?? "empty")"
+      )
     }
     var settings: [(key: String, arguments: [String])] = []
     var seen: Set<String> = []
@@ -65,7 +67,8 @@ enum ExperimentConfiguration {
         let value = mapping[key]
         if let nested = value as? [String: Any] {
           guard section == nil else {
-            throw ValidationError("\(path): section \"\(section!)\" holds another section \"\(key)\"; one level of sections only")
+            throw ValidationError(
+              "\(path): section \"\(section!)\" holds another section \"\(key)\"; one level of sections only")
           }
           try visit(nested, section: key)
           continue

@@ -50,7 +50,9 @@ struct ReportCommand: ParsableCommand {
       guard !baseline.isEmpty, !candidate.isEmpty else {
         throw ValidationError("a comparison needs both --baseline and --candidate run folders")
       }
-      guard names.split(separator: ",").count == 2 else { throw ValidationError("--names takes two names, comma-separated") }
+      guard names.split(separator: ",").count == 2 else {
+        throw ValidationError("--names takes two names, comma-separated")
+      }
     }
   }
 
@@ -62,14 +64,21 @@ struct ReportCommand: ParsableCommand {
         html = try ReportPages.run(try RunArtifacts.load(runFolder), explanations: gallery)
       } else {
         let parts = names.split(separator: ",").map(String.init)
-        let baselineRuns = try baseline.map { try RunArtifacts.load($0, name: parts[0] + " " + ($0 as NSString).lastPathComponent) }
-        let candidateRuns = try candidate.map { try RunArtifacts.load($0, name: parts[1] + " " + ($0 as NSString).lastPathComponent) }
+        // "OS" for one run, "OS seed-0" for one of several.
+        func load(_ folders: [String], _ name: String) throws -> [RunArtifacts] {
+          try folders.map {
+            try RunArtifacts.load($0, name: folders.count == 1 ? name : name + " " + ($0 as NSString).lastPathComponent)
+          }
+        }
+        let baselineRuns = try load(baseline, parts[0])
+        let candidateRuns = try load(candidate, parts[1])
         html = try ReportPages.comparison(
           baseline: baselineRuns, candidate: candidateRuns, names: (parts[0], parts[1]),
           differences: try differences(names: (parts[0], parts[1])), explanations: gallery)
       }
       try FileManager.default.createDirectory(
-        atPath: (output as NSString).deletingLastPathComponent.isEmpty ? "." : (output as NSString).deletingLastPathComponent,
+        atPath: (output as NSString).deletingLastPathComponent.isEmpty
+          ? "." : (output as NSString).deletingLastPathComponent,
         withIntermediateDirectories: true)
       try html.write(toFile: output, atomically: true, encoding: .utf8)
       print("wrote \(output) (\(html.utf8.count / 1024) KiB)")

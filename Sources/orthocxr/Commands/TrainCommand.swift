@@ -100,7 +100,8 @@ struct TrainCommand: ParsableCommand {
     guard let seeds else { return nil }
     let list = seeds.split(separator: ",").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
     guard !list.isEmpty, list.allSatisfy({ $0 != nil }), Set(list).count == list.count else {
-      throw ValidationError("--seeds takes different whole numbers separated by commas, such as 0,1,2; got \"\(seeds)\"")
+      throw ValidationError(
+        "--seeds takes different whole numbers separated by commas, such as 0,1,2; got \"\(seeds)\"")
     }
     return list.compactMap { $0 }
   }
@@ -129,7 +130,8 @@ struct TrainCommand: ParsableCommand {
     var rows: [(String, [Double])] = []
     if test != nil {
       let reports = try runs.map {
-        try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: URL(fileURLWithPath: $0 + "/test-metrics.json")))
+        try JSONDecoder().decode(
+          EvaluationReport.self, from: Data(contentsOf: URL(fileURLWithPath: $0 + "/test-metrics.json")))
       }
       rows = [
         ("accuracy", reports.map(\.accuracy.value)), ("macro-F1", reports.compactMap { $0.macroF1?.value }),
@@ -252,16 +254,19 @@ struct TrainCommand: ParsableCommand {
     }
     print("best epoch \(summary.bestEpoch.map(String.init) ?? "–") → \(trainer.bestCheckpointPath)")
     if let test, let val {
-      let common = ["--threads", String(loader.threads), "--batch-size", String(loader.batchSize)]
+      let common =
+        ["--threads", String(loader.threads), "--batch-size", String(loader.batchSize)]
         + (loader.images.map { ["--images", $0] } ?? []) + ["--bad-images", loader.badImages.rawValue]
       let calibrated = output + "/best-calibrated.safetensors"
       var calibrate = try CalibrateCommand.parse(
         ["--checkpoint", trainer.bestCheckpointPath, "--data", val, "--output", calibrated] + common)
       try calibrate.run()
       var evaluate = try EvaluateCommand.parse(
-        ["--checkpoint", calibrated, "--data", test, "--output", output + "/test-metrics.json",
+        [
+          "--checkpoint", calibrated, "--data", test, "--output", output + "/test-metrics.json",
           "--uncalibrated-output", output + "/test-metrics-uncalibrated.json", "--predictions",
-          output + "/test-predictions.csv", "--seed", String(seed)] + common)
+          output + "/test-predictions.csv", "--seed", String(seed),
+        ] + common)
       try evaluate.run()
     }
   }
@@ -271,7 +276,9 @@ struct TrainCommand: ParsableCommand {
   func resolvedYAML() -> String {
     func quoted(_ text: String) -> String {
       let plain = text.allSatisfy { $0.isLetter || $0.isNumber || "-_./".contains($0) } && !text.isEmpty
-      return plain ? text : "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+      return plain
+        ? text
+        : "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
     func optional(_ text: String?) -> String { text.map(quoted) ?? "null" }
     return """
