@@ -90,6 +90,8 @@ let package = Package(
       name: "TrainingTests",
       dependencies: ["Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation", "TestSupport"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
+    // Runs the built orthocxr: exit codes, messages, and the whole pipeline on the mini split.
+    .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     .testTarget(
       name: "ExplanationsTests",
       dependencies: ["Explanations", "Engine", "Models", "Imaging", "Datasets", "TestSupport"]),

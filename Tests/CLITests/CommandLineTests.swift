@@ -1,0 +1,161 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Runs the built `orthocxr` (swift build --build-tests builds it beside the tests).
+struct Orthocxr {
+  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+  static var executable: String? {
+    let besideTests = Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("orthocxr").path
+    let candidates = [besideTests, repository.appendingPathComponent(".build/debug/orthocxr").path].compactMap { $0 }
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+  }
+
+  struct Result {
+    let status: Int32
+    let output: String
+  }
+
+  /// Runs `orthocxr ARGUMENTS`, returning its exit status and its standard output and error together.
+  static func run(_ arguments: [String]) throws -> Result {
+    let path = try #require(executable, "orthocxr is not built; run swift build --build-tests")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.currentDirectoryURL = repository
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()  // until the process closes it
+    process.waitUntilExit()
+    return Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+  }
+}
+
+@Suite struct CommandLineErrorTests {
+  @Test func anUnknownOptionFailsAndNamesIt() throws {
+    let result = try Orthocxr.run(["train", "--train", "x.txt", "--output", "y", "--epoch", "3"])
+    #expect(result.status != 0)
+    #expect(result.output.contains("--epoch"))
+  }
+
+  @Test func anInvalidValueSaysWhatIsAllowed() throws {
+    let result = try Orthocxr.run(["train", "--train", "x.txt", "--output", "y", "--epochs", "0"])
+    #expect(result.status != 0)
+    #expect(result.output.contains("--epochs must be positive"))
+  }
+
+  @Test func aMissingCheckpointIsNamed() throws {
+    let result = try Orthocxr.run(["evaluate", "--checkpoint", "/nonexistent/best.safetensors", "--data", "x.txt"])
+    #expect(result.status != 0)
+    #expect(result.output.contains("/nonexistent/best.safetensors"))
+  }
+
+  @Test func aMissingSplitIsNamed() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let result = try Orthocxr.run(["train", "--train", folder + "/absent.txt", "--output", folder + "/run"])
+    #expect(result.status != 0)
+    #expect(result.output.contains("absent.txt") && result.output.contains("does not exist"))
+  }
+
+  @Test func anUnreadableConfigurationSaysWhy() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try "model: [unclosed\n".write(toFile: folder + "/broken.yaml", atomically: true, encoding: .utf8)
+    let broken = try Orthocxr.run(["train", "--config", folder + "/broken.yaml"])
+    #expect(broken.status != 0)
+    #expect(broken.output.contains("broken.yaml") && broken.output.contains("not valid YAML"))
+
+    try "model: {architecture: resnet18}\n".write(toFile: folder + "/unknown.yaml", atomically: true, encoding: .utf8)
+    let unknown = try Orthocxr.run(["train", "--config", folder + "/unknown.yaml", "--train", "x", "--output", "y"])
+    #expect(unknown.status != 0)
+    #expect(unknown.output.contains("unknown.yaml") && unknown.output.contains("unknown setting \"architecture\""))
+
+    let missing = try Orthocxr.run(["train", "--config", folder + "/absent.yaml"])
+    #expect(missing.status != 0)
+    #expect(missing.output.contains("absent.yaml") && missing.output.contains("does not exist"))
+  }
+}
+
+/// The whole pipeline on the mini split: train (1 epoch, baseline and OS), calibrate and evaluate
+/// (train --test), explain both, and the reports.
+@Suite(SharedData.required) struct EndToEndTests {
+  @Test func trainEvaluateExplainAndReportOnTheMiniSplit() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let data = SharedData.path("covid-radiography")
+    try
+      "model: {image-size: 64}\ndata: {train: \(data)/mini_train.txt, val: \(data)/mini_test.txt}\nschedule: {epochs: 3}\n"
+      .write(toFile: folder + "/experiment.yaml", atomically: true, encoding: .utf8)
+    for (name, lambda) in [("baseline", "0"), ("os", "0.01")] {
+      // The configuration says 3 epochs; the command line overrides it with 1.
+      let train = try Orthocxr.run([
+        "train", "--config", folder + "/experiment.yaml", "--epochs", "1", "--lambda", lambda, "--test",
+        data + "/mini_test.txt", "--output", folder + "/" + name,
+      ])
+      #expect(train.status == 0, "\(train.output)")
+      let resolved = try String(contentsOfFile: folder + "/\(name)/config.yaml", encoding: .utf8)
+      #expect(resolved.contains("epochs: 1") && resolved.contains("image-size: 64"))
+      for file in [
+        "best-calibrated.safetensors", "test-metrics.json", "test-metrics-uncalibrated.json", "test-predictions.csv",
+      ] {
+        #expect(FileManager.default.fileExists(atPath: "\(folder)/\(name)/\(file)"), "\(file) missing")
+      }
+    }
+    let explain = try Orthocxr.run([
+      "explain", "--checkpoint", folder + "/baseline/best-calibrated.safetensors", "--compare",
+      folder + "/os/best-calibrated.safetensors", "--data", data + "/mini_test.txt", "--limit", "6", "--steps", "4",
+      "--output", folder + "/explanations",
+    ])
+    #expect(explain.status == 0, "\(explain.output)")
+    let csv = try String(contentsOfFile: folder + "/explanations/baseline/explanations.csv", encoding: .utf8)
+    #expect(csv.split(separator: "\n").count == 7)  // a header and six images
+    #expect(FileManager.default.fileExists(atPath: folder + "/explanations/comparison.csv"))
+
+    let report = try Orthocxr.run([
+      "report", "--baseline", folder + "/baseline", "--candidate", folder + "/os", "--explanations",
+      folder + "/explanations", "--output", folder + "/comparison.html",
+    ])
+    #expect(report.status == 0, "\(report.output)")
+    let html = try String(contentsOfFile: folder + "/comparison.html", encoding: .utf8)
+    for section in ["configuration", "training", "metrics", "differences", "confusion", "reliability", "gallery"] {
+      #expect(html.contains("<section id=\"\(section)\">"), "the report lacks its \(section) section")
+    }
+    #expect(html.contains("before scaling") && html.contains("after T ="))  // both reliability diagrams
+    #expect(html.contains("<svg") && html.contains("data:image/png;base64,"))
+    #expect(!html.contains("src=\"http") && !html.contains("href=\"http"))  // nothing loaded from the network
+    #expect(!html.contains("No heatmaps") && !html.contains("No test metrics"))
+
+    let runReport = try Orthocxr.run([
+      "report", folder + "/os", "--explanations", folder + "/explanations/os", "--output", folder + "/os/report.html",
+    ])
+    #expect(runReport.status == 0, "\(runReport.output)")
+    let predict = try Orthocxr.run([
+      "predict", "--checkpoint", folder + "/os/best-calibrated.safetensors", data + "/images/COVID-100.png",
+      "--heatmaps", folder + "/predictions",
+    ])
+    #expect(predict.status == 0, "\(predict.output)")
+    #expect(predict.output.contains("calibrated, T ="))
+    #expect(FileManager.default.fileExists(atPath: folder + "/predictions/overlays/COVID-100.png"))
+  }
+
+  @Test func explainingANonSpatialLayerNamesIt() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let data = SharedData.path("covid-radiography")
+    let initialize = try Orthocxr.run([
+      "train", "--train", data + "/mini_test.txt", "--epochs", "1", "--image-size", "32", "--output", folder + "/run",
+    ])
+    #expect(initialize.status == 0, "\(initialize.output)")
+    let result = try Orthocxr.run([
+      "explain", "--checkpoint", folder + "/run/best.safetensors", "--data", data + "/mini_test.txt", "--layer", "fc",
+      "--limit", "1", "--output", folder + "/explanations",
+    ])
+    #expect(result.status != 0)
+    #expect(result.output.contains("\"fc\"") && result.output.contains("not spatial"))
+  }
+}
