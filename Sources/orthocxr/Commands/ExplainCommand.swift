@@ -52,7 +52,7 @@ struct ExplainCommand: ParsableCommand {
   @Option(help: "The class to explain: predicted, label (the true class), or a class name.")
   var target = "predicted"
 
-  @Option(help: "Explain at most this many images (the first ones, in the split's order).")
+  @Option(help: "Explain at most this many images, taken in turn from each class (the first ones of each, in the split's order).")
   var limit: Int?
 
   @Option(help: "Lesion boxes as CSV (filename,x,y,width,height); default: boxes.csv beside the split, if present.")
@@ -100,7 +100,7 @@ struct ExplainCommand: ParsableCommand {
       )
     }
     var items = try imageInputs(data, labelMap: models[0].labelMap, imageFolder: images)
-    if let limit { items = Array(items.prefix(limit)) }
+    if let limit { items = balancedSelection(items, limit: limit) }
     guard !items.isEmpty else { throw ValidationError("\(data) holds no images to explain") }
     let groundTruth = try loadGroundTruth()
     let modelNames = try displayNames(for: checkpoints)
@@ -237,6 +237,27 @@ struct ExplainCommand: ParsableCommand {
         to: output + "/panels/" + (first.overlay as NSString).lastPathComponent)
     }
   }
+}
+
+/// Up to `limit` images, taken in turn from each class in the split's order, so that a split sorted
+/// by class still gives every class its share. Unlabeled images count as one class.
+func balancedSelection(_ items: [(path: String, label: Int?)], limit: Int) -> [(path: String, label: Int?)] {
+  guard items.count > limit else { return items }
+  var queues: [Int?: [Int]] = [:]
+  var order: [Int?] = []
+  for (index, item) in items.enumerated() {
+    if queues[item.label] == nil { order.append(item.label) }
+    queues[item.label, default: []].append(index)
+  }
+  var chosen: [Int] = []
+  var round = 0
+  while chosen.count < limit {
+    for label in order where chosen.count < limit {
+      if let queue = queues[label], round < queue.count { chosen.append(queue[round]) }
+    }
+    round += 1
+  }
+  return chosen.sorted().map { items[$0] }
 }
 
 /// The images a path names, with class indices where it has labels: one image file, a folder of
