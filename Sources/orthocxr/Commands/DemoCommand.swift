@@ -239,14 +239,14 @@ struct DemoCommand: ParsableCommand {
         String(explain), "--names", "baseline,os", "--threads", String(threads),
       ]
       if FileManager.default.fileExists(atPath: boxes) { arguments += ["--boxes", boxes] }
-      var command = try ExplainCommand.parse(arguments)
+      let command = try ExplainCommand.parse(arguments)
       try command.run()
     }
     print("6. reports")
     for name in ["baseline", "os"] {
       var arguments = [output + "/" + name, "--output", output + "/" + name + "/report.html"]
       if explain > 0 { arguments += ["--explanations", explanations + "/" + name] }
-      var command = try ReportCommand.parse(arguments)
+      let command = try ReportCommand.parse(arguments)
       try command.run()
     }
     var arguments = [
@@ -254,7 +254,7 @@ struct DemoCommand: ParsableCommand {
       output + "/comparison.html",
     ]
     if explain > 0 { arguments += ["--explanations", explanations] }
-    var command = try ReportCommand.parse(arguments)
+    let command = try ReportCommand.parse(arguments)
     try command.run()
     print(
       "done: open \(output)/comparison.html; runs in \(output)/baseline and \(output)/os (config, log.jsonl, checkpoints, "

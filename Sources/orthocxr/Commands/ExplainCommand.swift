@@ -52,7 +52,9 @@ struct ExplainCommand: ParsableCommand {
   @Option(help: "The class to explain: predicted, label (the true class), or a class name.")
   var target = "predicted"
 
-  @Option(help: "Explain at most this many images, taken in turn from each class (the first ones of each, in the split's order).")
+  @Option(
+    help:
+      "Explain at most this many images, taken in turn from each class (the first ones of each, in the split's order).")
   var limit: Int?
 
   @Option(help: "Lesion boxes as CSV (filename,x,y,width,height); default: boxes.csv beside the split, if present.")
