@@ -115,6 +115,8 @@ struct Orthocxr {
     let csv = try String(contentsOfFile: folder + "/explanations/baseline/explanations.csv", encoding: .utf8)
     #expect(csv.split(separator: "\n").count == 7)  // a header and six images
     #expect(FileManager.default.fileExists(atPath: folder + "/explanations/comparison.csv"))
+    let means = try String(contentsOfFile: folder + "/explanations/os/means.csv", encoding: .utf8)
+    #expect(means.hasPrefix("metric,mean,images\ndeletion_auc,") && means.contains("road_drop,"))
 
     let report = try Orthocxr.run([
       "report", "--baseline", folder + "/baseline", "--candidate", folder + "/os", "--explanations",

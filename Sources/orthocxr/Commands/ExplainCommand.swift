@@ -16,7 +16,7 @@ struct ExplainCommand: ParsableCommand {
       Writes, under --output: overlays/NAME.png (the X-ray at its original size with the heatmap in the
       turbo colormap), maps/NAME.png (the raw map, 16-bit, original size), explanations.csv (one row per
       image: prediction, probabilities, deletion and insertion AUC, ROAD drop, pointing game, energy in
-      box) and summary.json (the means). With --compare, each model gets its own folder, panels/NAME.png
+      box), means.csv (each metric's mean) and summary.json (all of it). With --compare, each model gets its own folder, panels/NAME.png
       shows X-ray | first model | second model, and comparison.csv gives the paired differences.
 
       Deletion/insertion: the explained class's probability as the pixels the map ranks highest are
@@ -140,7 +140,7 @@ struct ExplainCommand: ParsableCommand {
       let summary = ExplanationSummary(results)
       print("\(modelNames[index]) (\(checkpoints[index])): \(method.rawValue) at \(pipeline.explainer.layerName)")
       print(render(summary))
-      print("  wrote \(results.count) overlays and maps, explanations.csv and summary.json to \(folder)")
+      print("  wrote \(results.count) overlays and maps, explanations.csv, means.csv and summary.json to \(folder)")
       allResults.append(results)
     }
     if allResults.count == 2 {
@@ -204,6 +204,17 @@ struct ExplainCommand: ParsableCommand {
     let rows = results.map { $0.csvRow(classes: classes) }
     let csv = ([ImageExplanation.csvHeader(classes: classes)] + rows).joined(separator: "\n") + "\n"
     try csv.write(toFile: folder + "/explanations.csv", atomically: true, encoding: .utf8)
+    let means = ExplanationSummary(results)
+    let meanRows: [(String, Double?, Int)] = [
+      ("deletion_auc", means.deletionAUC, results.filter { $0.deletionAUC != nil }.count),
+      ("insertion_auc", means.insertionAUC, results.filter { $0.insertionAUC != nil }.count),
+      ("road_drop", means.roadDrop, results.filter { $0.roadDrop != nil }.count),
+      ("pointing_hit", means.pointingAccuracy, means.localized), ("energy_in_box", means.energyInBox, means.localized),
+    ]
+    try
+      (["metric,mean,images"]
+      + meanRows.compactMap { name, mean, count in mean.map { "\(name),\(String(format: "%.6f", $0)),\(count)" } })
+      .joined(separator: "\n").appending("\n").write(toFile: folder + "/means.csv", atomically: true, encoding: .utf8)
     try writeJSON(
       ExplanationFile(method: method.rawValue, layer: layer, classes: classes, images: results),
       to: folder + "/summary.json")
