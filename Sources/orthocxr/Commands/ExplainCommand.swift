@@ -72,6 +72,9 @@ struct ExplainCommand: ParsableCommand {
   @Flag(help: "Skip deletion, insertion and ROAD (they cost about 45 forward passes per image).")
   var noFaithfulness = false
 
+  @Flag(help: "Score the perturbed images in float32 (default: bfloat16 autocast, as evaluate does).")
+  var fp32 = false
+
   @Option(help: "Names of the two models in tables and panels (comma-separated; default: their run folders' names).")
   var names: String?
 
@@ -118,6 +121,7 @@ struct ExplainCommand: ParsableCommand {
       settings.steps = steps
       settings.roadFraction = roadFraction
       settings.batchSize = batchSize
+      settings.mixedPrecisionScoring = !fp32
       let pipeline: ExplanationPipeline
       do {
         pipeline = try ExplanationPipeline(
