@@ -83,7 +83,8 @@ let package = Package(
     ),
     // Helpers the test targets share: where ../shared/data is, temporary folders.
     .target(name: "TestSupport", path: "Tests/TestSupport"),
-    .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
+    .testTarget(
+      name: "EngineTests", dependencies: ["Engine", "Models", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),
     .testTarget(
@@ -94,7 +95,7 @@ let package = Package(
     .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     .testTarget(
       name: "ExplanationsTests",
-      dependencies: ["Explanations", "Engine", "Models", "Imaging", "Datasets", "TestSupport"]),
+      dependencies: ["Explanations", "Engine", "Models", "Imaging", "Datasets", "TestSupport"], exclude: ["Fixtures"]),
   ],
   cxxLanguageStandard: .cxx20
 )

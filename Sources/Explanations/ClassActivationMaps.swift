@@ -171,8 +171,10 @@ public final class CAMExplainer {
     var maps: [Tensor] = []
     for index in 0..<input.shape[0] {
       let imageActivations = try activations.select(dim: 0, index: index)  // (K, h, w)
-      // Each feature map, upsampled to the input and scaled to [0, 1], becomes a mask.
-      let upsampled = try Functional.resizeBilinear(imageActivations.unsqueezed(dim: 1), size: size)  // (K, 1, H, W)
+      // Each feature map, upsampled to the input and scaled to [0, 1], becomes a mask. Corners
+      // aligned, as pytorch-grad-cam upsamples them (nn.UpsamplingBilinear2d), so the maps agree.
+      let upsampled = try Functional.resizeBilinear(
+        imageActivations.unsqueezed(dim: 1), size: size, alignCorners: true)  // (K, 1, H, W)
       let flat = try upsampled.flattened(from: 1)
       let low = try flat.min(dim: 1, keepingDims: true).values
       let high = try flat.max(dim: 1, keepingDims: true).values
