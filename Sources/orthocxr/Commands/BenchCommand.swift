@@ -95,7 +95,7 @@ struct ModelBench: ParsableCommand {
       if !inferenceOnly {
         network.train()
         let optimizer = try SGD(parameters: network.parameters(), learningRate: 0.01, momentum: 0.9)
-        let rate = try measure("train  \(label)") {
+        let rate = try imagesPerSecond("train  \(label)", batchSize: batchSize, steps: steps, warmup: warmup) {
           try optimizer.clearGradients()
           let loss = try Autocast.run(if: mixed) {
             try Functional.crossEntropy(logits: network(images), targets: labels)
@@ -107,7 +107,7 @@ struct ModelBench: ParsableCommand {
       }
       if !trainingOnly {
         network.eval()
-        let rate = try measure("infer  \(label)") {
+        let rate = try imagesPerSecond("infer  \(label)", batchSize: batchSize, steps: steps, warmup: warmup) {
           _ = try noGrad { try Autocast.run(if: mixed) { try network(images) } }
         }
         report("inference", label, rate)
@@ -121,24 +121,26 @@ struct ModelBench: ParsableCommand {
     }
     print(padded(mode, 11) + padded(label, 32) + String(format: "%9.1f images/s", rate))
   }
+}
 
-  /// Images per second over `steps` timed calls of `step`, after `warmup` untimed ones.
-  private func measure(_ label: String, _ step: () throws -> Void) throws -> Double {
-    for index in 0..<warmup {
-      try step()
-      progress("\(label): warm-up \(index + 1)/\(warmup)")
-    }
-    let clock = ContinuousClock()
-    let start = clock.now
-    for index in 0..<steps {
-      try step()
-      progress("\(label): step \(index + 1)/\(steps)")
-    }
-    let elapsed = clock.now - start
-    progress(nil)
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-    return Double(steps * batchSize) / seconds
+/// Images per second over `steps` timed calls of `step` (each a batch of `batchSize` images), after
+/// `warmup` untimed ones, with a progress line on a terminal. Shared by the benchmarks.
+func imagesPerSecond(
+  _ label: String, batchSize: Int, steps: Int, warmup: Int, _ step: () throws -> Void
+) throws -> Double {
+  for index in 0..<warmup {
+    try step()
+    progress("\(label): warm-up \(index + 1)/\(warmup)")
   }
+  let clock = ContinuousClock()
+  let start = clock.now
+  for index in 0..<steps {
+    try step()
+    progress("\(label): step \(index + 1)/\(steps)")
+  }
+  let elapsed = clock.now - start
+  progress(nil)
+  return Double(steps * batchSize) / elapsed.seconds
 }
 
 extension Architecture: ExpressibleByArgument {}

@@ -60,6 +60,11 @@ func installInterruptHandler() {
   }
 }
 
+extension Duration {
+  /// The duration in seconds, as a Double.
+  var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
 /// "3m12s", "1h04m".
 func durationText(_ seconds: Double) -> String {
   guard seconds.isFinite, seconds >= 0 else { return "?" }

@@ -299,7 +299,3 @@ func imageInputs(_ path: String, labelMap: LabelMap, imageFolder: String?) throw
     throw ValidationError("\(error)")
   }
 }
-
-extension Duration {
-  var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

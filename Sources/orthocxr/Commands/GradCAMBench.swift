@@ -70,21 +70,9 @@ struct GradCAMBench: ParsableCommand {
       let result = try Autocast.run(if: bf16) { try explainer.explain(images, method: method) }
       _ = try result.maps.toArray(Float.self)
     }
-    for index in 0..<warmup {
-      progress("warm-up \(index + 1)/\(warmup)")
-      try step()
-    }
-    let clock = ContinuousClock()
-    let start = clock.now
-    for index in 0..<steps {
-      progress("batch \(index + 1)/\(steps)")
-      try step()
-    }
-    progress(nil)
-    let elapsed = clock.now - start
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    let rate = try imagesPerSecond(method.rawValue, batchSize: batchSize, steps: steps, warmup: warmup, step)
     let name = method.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)
-    print(name + String(format: "%9.2f images/s", Double(steps * batchSize) / seconds))
+    print(name + String(format: "%9.2f images/s", rate))
   }
 }
 
