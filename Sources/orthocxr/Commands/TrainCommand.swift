@@ -258,10 +258,10 @@ struct TrainCommand: ParsableCommand {
         ["--threads", String(loader.threads), "--batch-size", String(loader.batchSize)]
         + (loader.images.map { ["--images", $0] } ?? []) + ["--bad-images", loader.badImages.rawValue]
       let calibrated = output + "/best-calibrated.safetensors"
-      var calibrate = try CalibrateCommand.parse(
+      let calibrate = try CalibrateCommand.parse(
         ["--checkpoint", trainer.bestCheckpointPath, "--data", val, "--output", calibrated] + common)
       try calibrate.run()
-      var evaluate = try EvaluateCommand.parse(
+      let evaluate = try EvaluateCommand.parse(
         [
           "--checkpoint", calibrated, "--data", test, "--output", output + "/test-metrics.json",
           "--uncalibrated-output", output + "/test-metrics-uncalibrated.json", "--predictions",
