@@ -114,6 +114,9 @@ struct Orthocxr {
     #expect(explain.status == 0, "\(explain.output)")
     let csv = try String(contentsOfFile: folder + "/explanations/baseline/explanations.csv", encoding: .utf8)
     #expect(csv.split(separator: "\n").count == 7)  // a header and six images
+    // --limit takes the images in turn from each class, though the split lists them class by class.
+    let labels = Set(csv.split(separator: "\n").dropFirst().map { $0.split(separator: ",")[1] })
+    #expect(labels.count == 3, "the six images come from \(labels.sorted()) only")
     #expect(FileManager.default.fileExists(atPath: folder + "/explanations/comparison.csv"))
     let means = try String(contentsOfFile: folder + "/explanations/os/means.csv", encoding: .utf8)
     #expect(means.hasPrefix("metric,mean,images\ndeletion_auc,") && means.contains("road_drop,"))
