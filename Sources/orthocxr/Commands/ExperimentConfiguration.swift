@@ -18,7 +18,10 @@ enum ExperimentConfiguration {
   /// The subcommands that take `--config`.
   static let commands: Set<String> = ["train"]
 
-  /// `arguments` (without the program name) with each `--config FILE` replaced by its options.
+  /// `arguments` (without the program name) with the options of `--config FILE` put in front, less
+  /// those the command line gives itself. `--config` stays, so that the command can show it in --help.
+  /// A flag set to true in the file cannot be switched off on the command line (flags have no `--no-`
+  /// form); leave such keys out of shared files.
   static func expand(_ arguments: [String]) throws -> [String] {
     guard let command = arguments.first, commands.contains(command) else { return arguments }
     var rest = Array(arguments.dropFirst())
