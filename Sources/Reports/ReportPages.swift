@@ -116,11 +116,13 @@ public enum ReportPages {
           series: epochSeries("total", color: 0) { $0.epochs[$1].trainingLoss }
             + epochSeries("CE", color: 1) { $0.epochs[$1].crossEntropy },
           xLabel: "epoch", yLabel: "loss"))
-      charts.append(
-        SVGCharts.lineChart(
-          title: "Orthogonal Spheres term per epoch",
-          series: epochSeries("OS", color: 2) { $0.epochs[$1].orthogonalSpheres },
-          xLabel: "epoch", yLabel: "OS"))
+      if runs.contains(where: { $0.epochs.contains { $0.orthogonalSpheres != nil } }) {  // not for baselines alone
+        charts.append(
+          SVGCharts.lineChart(
+            title: "Orthogonal Spheres term per epoch",
+            series: epochSeries("OS", color: 2) { $0.epochs[$1].orthogonalSpheres },
+            xLabel: "epoch", yLabel: "OS"))
+      }
     }
     charts.append(
       SVGCharts.lineChart(
