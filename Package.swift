@@ -40,12 +40,16 @@ let package = Package(
     .library(name: "Evaluation", targets: ["Evaluation"]),
     .library(name: "Explanations", targets: ["Explanations"]),
     .library(name: "Reports", targets: ["Reports"]),
+    .library(name: "RunFiles", targets: ["RunFiles"]),
+    .library(name: "Pipelines", targets: ["Pipelines"]),
     .executable(name: "orthocxr", targets: ["orthocxr"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     // Experiment configurations (orthocxr train --config).
     .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+    // Every CSV the project reads or writes (RFC 4180: quotes, commas and newlines in fields).
+    .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
   ],
   targets: [
     .target(
@@ -56,6 +60,8 @@ let package = Package(
       ]
     ),
     .target(name: "Engine", dependencies: ["CTorch"]),
+    // The one seeded generator of the project (data pipeline, augmentation, bootstrap).
+    .target(name: "Randomness"),
     .target(name: "CImageIO", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
     .target(
       name: "CDicom",
@@ -63,34 +69,55 @@ let package = Package(
       linkerSettings: ["gdcmMSFF", "gdcmDSED", "gdcmDICT", "gdcmIOD", "gdcmCommon"].map { .linkedLibrary($0) }
     ),
     // Pixel loops run optimised even in debug builds, so that tests on full-size radiographs stay fast.
-    .target(name: "Imaging", dependencies: ["CImageIO", "CDicom"], swiftSettings: [.unsafeFlags(["-O"])]),
-    .target(name: "Datasets", dependencies: ["Imaging", "Engine"], swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "Imaging", dependencies: ["CImageIO", "CDicom", "Randomness"], swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(
+      name: "Datasets", dependencies: ["Imaging", "Engine", "Randomness", .product(name: "CSV", package: "CSV.swift")],
+      swiftSettings: [.unsafeFlags(["-O"])]),
     .target(name: "Models", dependencies: ["Engine"]),
-    .target(name: "Training", dependencies: ["Engine", "Models", "Datasets", "Evaluation"]),
-    .target(name: "Evaluation", swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "Training", dependencies: ["Engine", "Models", "Datasets", "Evaluation", "RunFiles"]),
+    .target(name: "Evaluation", dependencies: ["Randomness"], swiftSettings: [.unsafeFlags(["-O"])]),
+    // The files of a run folder and of an explanation folder: one typed writer and reader each.
+    // No libtorch here, so that reports and other readers build without it.
+    .target(
+      name: "RunFiles",
+      dependencies: [
+        "Evaluation", .product(name: "Yams", package: "Yams"), .product(name: "CSV", package: "CSV.swift"),
+      ]),
     // Heatmaps, overlays and perturbation metrics: pixel loops, optimised like Imaging.
     .target(
-      name: "Explanations", dependencies: ["Engine", "Models", "Imaging", "Datasets", "Evaluation"],
+      name: "Explanations",
+      dependencies: ["Engine", "Models", "Imaging", "Datasets", "Evaluation", "Randomness", "RunFiles"],
       swiftSettings: [.unsafeFlags(["-O"])]),
     // Self-contained HTML reports with inline SVG charts.
-    .target(name: "Reports", dependencies: ["Evaluation", "Explanations", "Imaging", "Training"]),
+    .target(name: "Reports", dependencies: ["Evaluation", "Imaging", "RunFiles"]),
+    // Train → calibrate → evaluate, explain, compare, report, demo: each one call, for the command
+    // line, a server, a launcher and the tests alike.
+    .target(name: "Pipelines", dependencies: ["Training", "Explanations", "Reports", "RunFiles", "Datasets", "Models"]),
     .executableTarget(
       name: "orthocxr",
       dependencies: [
-        "Engine", "Models", "Imaging", "Datasets", "Training", "Evaluation", "Explanations", "Reports",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
+        "Engine", "Models", "Imaging", "Datasets", "Training", "Evaluation", "Explanations", "Reports", "RunFiles",
+        "Pipelines", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     // Helpers the test targets share: where ../shared/data is, temporary folders.
     .target(name: "TestSupport", path: "Tests/TestSupport"),
     .testTarget(
-      name: "EngineTests", dependencies: ["Engine", "Models", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
-    .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+      name: "EngineTests", dependencies: ["Engine", "Models", "Imaging", "Randomness", "TestSupport"], exclude: ["Fixtures"]),
+    .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Randomness", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),
     .testTarget(
       name: "TrainingTests",
-      dependencies: ["Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation", "TestSupport"]),
+      dependencies: ["Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation", "RunFiles", "TestSupport"]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
+    .testTarget(name: "RunFilesTests", dependencies: ["RunFiles", "Evaluation", "TestSupport"]),
+    .testTarget(name: "ReportsTests", dependencies: ["Reports", "RunFiles", "Evaluation", "TestSupport"]),
+    .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),
+    .testTarget(
+      name: "PipelinesTests",
+      dependencies: [
+        "Pipelines", "Training", "RunFiles", "Datasets", "Engine", "Models", "Imaging", "Evaluation", "TestSupport",
+      ]),
     // Runs the built orthocxr: exit codes, messages, and the whole pipeline on the mini split.
     .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
     .testTarget(

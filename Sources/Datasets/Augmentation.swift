@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Randomness
 
 /// Training-time augmentation, seeded per sample so that an epoch can be reproduced exactly.
 ///

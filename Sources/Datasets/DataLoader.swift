@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Imaging
+import Randomness
 
 /// What training does with an image that cannot be read.
 public enum BadImagePolicy: String, Sendable, CaseIterable {

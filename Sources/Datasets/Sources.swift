@@ -1,3 +1,4 @@
+import CSV
 import Foundation
 
 /// The ways users lay out their data.
@@ -87,14 +88,22 @@ public enum DatasetSource {
     }
   }
 
-  /// A CSV file with a header row; relative image paths are resolved against `imageFolder` or the
-  /// CSV's folder. Quoted fields (with "" for a quote) are understood.
+  /// A CSV file with a header row (RFC 4180: quoted fields may hold the separator, quotes and line
+  /// breaks); relative image paths are resolved against `imageFolder` or the CSV's folder.
   public static func csv(_ path: String, columns: CSVColumns = CSVColumns(), imageFolder: String? = nil) throws
     -> [DatasetEntry]
   {
-    let lines = try readText(path).split(whereSeparator: \.isNewline).map(String.init)
-    guard let header = lines.first else { throw DatasetError(path: path, reason: "is empty") }
-    let names = parseCSVLine(header, separator: columns.separator)
+    let text = try readText(path)
+    guard let separator = columns.separator.unicodeScalars.first, columns.separator.unicodeScalars.count == 1 else {
+      throw DatasetError(path: path, reason: "the separator must be one character")
+    }
+    let reader: CSVReader
+    do {
+      reader = try CSVReader(string: text, hasHeaderRow: true, trimFields: true, delimiter: separator)
+    } catch {
+      throw DatasetError(path: path, reason: "is empty or not CSV (\(error))")
+    }
+    let names = reader.headerRow ?? []
     func column(_ name: String) throws -> Int {
       guard let index = names.firstIndex(of: name) else {
         throw DatasetError(
@@ -107,10 +116,12 @@ public enum DatasetSource {
     let patientColumn = try columns.patient.map(column)
     let base = imageFolder ?? (path as NSString).deletingLastPathComponent
     var entries: [DatasetEntry] = []
-    for (index, line) in lines.enumerated().dropFirst() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-      let fields = parseCSVLine(line, separator: columns.separator)
+    var row = 1
+    while let fields = reader.next() {
+      row += 1
+      if fields.allSatisfy(\.isEmpty) { continue }  // a blank line
       guard fields.count == names.count else {
-        throw DatasetError(path: path, line: index + 1, reason: "has \(fields.count) fields, the header \(names.count)")
+        throw DatasetError(path: path, line: row, reason: "has \(fields.count) fields, the header \(names.count)")
       }
       let imagePath = fields[pathColumn].hasPrefix("/") ? fields[pathColumn] : base + "/" + fields[pathColumn]
       let patient =
@@ -119,41 +130,8 @@ public enum DatasetSource {
         .deletingPathExtension
       entries.append(DatasetEntry(patientID: patient, path: imagePath, label: fields[labelColumn]))
     }
+    if let error = reader.error { throw DatasetError(path: path, line: row, reason: "is not valid CSV (\(error))") }
     return entries
-  }
-
-  static func parseCSVLine(_ line: String, separator: Character) -> [String] {
-    var fields: [String] = []
-    var current = ""
-    var quoted = false
-    var iterator = line.makeIterator()
-    while let character = iterator.next() {
-      if quoted {
-        if character == "\"" {
-          if let following = iterator.next() {
-            if following == "\"" {
-              current.append("\"")
-            } else {
-              quoted = false
-              if following == separator { fields.append(current); current = "" } else { current.append(following) }
-            }
-          } else {
-            quoted = false
-          }
-        } else {
-          current.append(character)
-        }
-      } else if character == "\"" && current.isEmpty {
-        quoted = true
-      } else if character == separator {
-        fields.append(current)
-        current = ""
-      } else {
-        current.append(character)
-      }
-    }
-    fields.append(current)
-    return fields.map { $0.trimmingCharacters(in: .whitespaces) }
   }
 
   /// Any of the three, by what `path` is: a folder (one subfolder per class), a `.csv` file, or a split file.

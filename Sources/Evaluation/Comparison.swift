@@ -1,6 +1,7 @@
 import Foundation
 
-/// The per-image predictions of one run on a test split (what `orthocxr evaluate --predictions` writes).
+/// The per-image predictions of one run on a test split (test-predictions.csv, read by
+/// `PredictionsFile` in RunFiles).
 public struct RunPredictions: Sendable {
   public var name: String
   public var paths: [String]
@@ -12,34 +13,6 @@ public struct RunPredictions: Sendable {
     self.paths = paths
     self.labels = labels
     self.probabilities = probabilities
-  }
-
-  /// Reads a predictions CSV: `path,label,prediction,p_<class>...` with a header row.
-  public static func read(csv path: String, name: String) throws -> RunPredictions {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-      throw ComparisonError("\(path) cannot be read; run orthocxr evaluate with --predictions first")
-    }
-    var lines = text.split(separator: "\n").map(String.init)
-    guard !lines.isEmpty else { throw ComparisonError("\(path) is empty") }
-    let header = lines.removeFirst().split(separator: ",").map(String.init)
-    let classes = header.filter { $0.hasPrefix("p_") }.map { String($0.dropFirst(2)) }
-    var run = RunPredictions(name: name, paths: [], labels: [], probabilities: [])
-    for (index, line) in lines.enumerated() {
-      // The path is quoted (it may hold commas); the rest are plain fields.
-      guard line.hasPrefix("\""), let end = line.dropFirst().range(of: "\",") else {
-        throw ComparisonError("\(path):\(index + 2): expected a quoted path first")
-      }
-      let imagePath = String(line[line.index(after: line.startIndex)..<end.lowerBound]).replacingOccurrences(
-        of: "\"\"", with: "\"")
-      let fields = line[end.upperBound...].split(separator: ",").map(String.init)
-      guard fields.count == 2 + classes.count, let label = classes.firstIndex(of: fields[0]) else {
-        throw ComparisonError("\(path):\(index + 2): expected a label, a prediction and \(classes.count) probabilities")
-      }
-      run.paths.append(imagePath)
-      run.labels.append(label)
-      run.probabilities.append(fields.dropFirst(2).map { Double($0) ?? .nan })
-    }
-    return run
   }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// Seeded bootstrap confidence intervals and McNemar's test, for honest comparisons.
 public enum Statistics {
@@ -9,18 +10,11 @@ public enum Statistics {
     statistic: ([Int]) -> Double?
   ) -> (low: Double, high: Double)? {
     guard sampleCount > 0, resamples > 0 else { return nil }
-    var state = seed ^ 0x2545_F491_4F6C_DD1D
-    func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
+    var random = SplitMix64(seed: seed ^ 0x2545_F491_4F6C_DD1D)
     var values: [Double] = []
     values.reserveCapacity(resamples)
     for _ in 0..<resamples {
-      let indices = (0..<sampleCount).map { _ in Int(next() % UInt64(sampleCount)) }
+      let indices = (0..<sampleCount).map { _ in Int(random.next() % UInt64(sampleCount)) }
       if let value = statistic(indices), value.isFinite { values.append(value) }
     }
     guard !values.isEmpty else { return nil }

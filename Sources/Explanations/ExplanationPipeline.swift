@@ -3,29 +3,7 @@ import Engine
 import Foundation
 import Imaging
 import Models
-
-/// One explained image: what the model said, where it looked, and how faithful and well placed the
-/// heatmap is.
-public struct ImageExplanation: Codable, Sendable {
-  public var path: String
-  /// The true class, when the image has a label.
-  public var label: Int?
-  public var predicted: Int
-  /// The class the heatmap explains.
-  public var target: Int
-  /// Class probabilities (with the model's temperature).
-  public var probabilities: [Double]
-  /// Files written, relative to the output folder.
-  public var overlay: String
-  public var map: String
-  public var deletionAUC: Double?
-  public var insertionAUC: Double?
-  public var roadDrop: Double?
-  public var pointingHit: Bool?
-  public var energyInBox: Double?
-
-  public var isCorrect: Bool? { label.map { $0 == predicted } }
-}
+import RunFiles
 
 /// Which class a heatmap explains.
 public enum ExplanationTarget: Equatable, Sendable {
@@ -198,46 +176,5 @@ public final class ExplanationPipeline {
       seen[stem] = count
       return count == 1 ? stem : "\(stem)-\(count)"
     }
-  }
-}
-
-/// Means of the metrics over the images that have them.
-public struct ExplanationSummary: Codable, Sendable {
-  public var images: Int
-  public var deletionAUC: Double?
-  public var insertionAUC: Double?
-  public var roadDrop: Double?
-  public var pointingAccuracy: Double?
-  public var energyInBox: Double?
-  /// Images with a ground-truth region.
-  public var localized: Int
-
-  public init(_ results: [ImageExplanation]) {
-    func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
-    images = results.count
-    deletionAUC = mean(results.compactMap(\.deletionAUC))
-    insertionAUC = mean(results.compactMap(\.insertionAUC))
-    roadDrop = mean(results.compactMap(\.roadDrop))
-    pointingAccuracy = mean(results.compactMap { $0.pointingHit.map { $0 ? 1 : 0 } })
-    energyInBox = mean(results.compactMap(\.energyInBox))
-    localized = results.filter { $0.energyInBox != nil }.count
-  }
-}
-
-/// What `orthocxr explain` writes to summary.json, and what the report reads back.
-public struct ExplanationFile: Codable, Sendable {
-  public var method: String
-  public var layer: String
-  public var classes: [String]
-  public var means: ExplanationSummary
-  /// Paths of overlays and maps are relative to the file's folder.
-  public var images: [ImageExplanation]
-
-  public init(method: String, layer: String, classes: [String], images: [ImageExplanation]) {
-    self.method = method
-    self.layer = layer
-    self.classes = classes
-    self.means = ExplanationSummary(images)
-    self.images = images
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Randomness
 
 /// Whether a heatmap points at what the model really uses: change the pixels it ranks highest and
 /// watch the class probability.

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import RunFiles
 
 /// Where the lesion is, as a pixel mask over the original image: from boxes or a mask image.
 public struct GroundTruthRegion: Sendable, Equatable {
@@ -85,14 +86,13 @@ public struct GroundTruth: Sendable {
 
   /// Reads a boxes CSV. Files are matched by name (the last path component).
   public static func readBoxes(_ path: String) throws -> [String: [LesionBox]] {
-    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-      throw ExplanationError("\(path): cannot be read; give a CSV with the columns filename,x,y,width,height")
+    let table: (header: [String], rows: [[String]])
+    do {
+      table = try CSVTable.read(path)
+    } catch let error as RunFileError {
+      throw ExplanationError("\(error); give a CSV with the columns filename,x,y,width,height")
     }
-    var lines = text.split(whereSeparator: \.isNewline).map(String.init).filter {
-      !$0.trimmingCharacters(in: .whitespaces).isEmpty
-    }
-    guard !lines.isEmpty else { throw ExplanationError("\(path): is empty; expected filename,x,y,width,height") }
-    let header = lines.removeFirst().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    let header = table.header.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
     let required = ["filename", "x", "y", "width", "height"]
     let columns = required.map { header.firstIndex(of: $0) }
     guard columns.allSatisfy({ $0 != nil }) else {
@@ -101,15 +101,13 @@ public struct GroundTruth: Sendable {
         "\(path): the header lacks \(missing.joined(separator: ", ")); expected filename,x,y,width,height")
     }
     var boxes: [String: [LesionBox]] = [:]
-    for (number, line) in lines.enumerated() {
-      let fields = line.split(separator: ",", omittingEmptySubsequences: false).map {
-        $0.trimmingCharacters(in: .whitespaces)
-      }
-      let values = columns.map { fields.indices.contains($0!) ? fields[$0!] : "" }
+    for (number, fields) in table.rows.enumerated() {
+      let values = columns.map { fields[$0!].trimmingCharacters(in: .whitespaces) }
       guard let x = Int(values[1]), let y = Int(values[2]), let width = Int(values[3]), let height = Int(values[4]),
         width > 0, height > 0
       else {
-        throw ExplanationError("\(path):\(number + 2): expected a file name and four whole numbers, got \"\(line)\"")
+        throw ExplanationError(
+          "\(path):\(number + 2): expected a file name and four whole numbers, got \"\(fields.joined(separator: ","))\"")
       }
       boxes[(values[0] as NSString).lastPathComponent, default: []].append(
         LesionBox(x: x, y: y, width: width, height: height))

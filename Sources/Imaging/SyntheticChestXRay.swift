@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// Procedural chest radiographs: a body, two lungs crossed by ribs, clavicles, the mediastinum and
 /// heart, the diaphragm, noise, and — depending on the class — lesions at known boxes.

@@ -1,7 +1,7 @@
 import Evaluation
-import Explanations
 import Foundation
 import Imaging
+import RunFiles
 
 /// Self-contained HTML reports: one per run, one per comparison. Charts are inline SVG, images are
 /// inline PNG (data URIs), styles are inline: the file can be mailed or archived alone.
@@ -78,7 +78,7 @@ public enum ReportPages {
     func prefix(_ run: RunArtifacts) -> String { many ? run.name + " " : "" }
     // One colour per quantity; the second run's lines are dashed.
     func stepSeries(
-      _ pick: @escaping ((step: Int, loss: Double, crossEntropy: Double, os: Double)) -> Double, _ label: String,
+      _ pick: @escaping (StepRecord) -> Double, _ label: String,
       color: Int
     ) -> [SVGCharts.Series] {
       runs.enumerated().map { index, run in

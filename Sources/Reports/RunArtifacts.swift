@@ -1,66 +1,37 @@
 import Evaluation
-import Explanations
 import Foundation
-import Training
+import RunFiles
 
 /// What a run folder holds, as the report needs it: configuration, training log, test metrics.
 public struct RunArtifacts {
   public var name: String
   public var folder: String
-  /// config.yaml as written (config.json when there is no YAML).
+  /// config.yaml as written.
   public var configuration: String?
   public var epochs: [EpochRecord]
   /// Logged training steps: global step, total loss, cross-entropy, OS term.
-  public var steps: [(step: Int, loss: Double, crossEntropy: Double, os: Double)]
+  public var steps: [StepRecord]
   /// Test metrics with the fitted temperature (test-metrics.json) and without it
   /// (test-metrics-uncalibrated.json), when the run was evaluated.
   public var test: EvaluationReport?
   public var testUncalibrated: EvaluationReport?
 
-  public static func load(_ folder: String, name: String? = nil) throws -> RunArtifacts {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-      throw ReportError("\(folder) is not a run folder (made by orthocxr train or demo)")
-    }
-    func text(_ file: String) -> String? {
-      FileManager.default.contents(atPath: folder + "/" + file).flatMap { String(data: $0, encoding: .utf8) }
+  public static func load(_ path: String, name: String? = nil) throws -> RunArtifacts {
+    let folder = RunFolder(path)
+    guard folder.exists else { throw ReportError("\(path) is not a run folder (made by orthocxr train or demo)") }
+    guard FileManager.default.fileExists(atPath: folder.log) else {
+      throw ReportError("\(path) has no log.jsonl; is it a run folder made by orthocxr train?")
     }
     func report(_ file: String) throws -> EvaluationReport? {
-      guard let data = FileManager.default.contents(atPath: folder + "/" + file) else { return nil }
-      do {
-        return try JSONDecoder().decode(EvaluationReport.self, from: data)
-      } catch {
-        throw ReportError("\(folder)/\(file) is not an orthocxr evaluation report: \(error)")
-      }
+      guard FileManager.default.fileExists(atPath: file) else { return nil }
+      return try JSONFile.read(EvaluationReport.self, from: file)
     }
-    guard let log = text("log.jsonl") else {
-      throw ReportError("\(folder) has no log.jsonl; is it a run folder made by orthocxr train?")
-    }
-    var epochs: [EpochRecord] = []
-    var steps: [(Int, Double, Double, Double)] = []
-    let decoder = JSONDecoder()
-    for line in log.split(separator: "\n") {
-      guard let data = line.data(using: .utf8),
-        let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-        let event = object["event"] as? String
-      else { continue }
-      if event == "start" { (epochs, steps) = ([], []) }  // a resumed run logs again from its checkpoint
-      if event == "epoch", let record = object["record"],
-        let recordData = try? JSONSerialization.data(withJSONObject: record),
-        let decoded = try? decoder.decode(EpochRecord.self, from: recordData)
-      {
-        epochs.removeAll { $0.epoch >= decoded.epoch }
-        epochs.append(decoded)
-      }
-      if event == "step", let step = object["step"] as? Int, let loss = object["loss"] as? Double {
-        steps.removeAll { $0.0 >= step }
-        steps.append((step, loss, object["cross_entropy"] as? Double ?? .nan, object["os"] as? Double ?? .nan))
-      }
-    }
+    let history = try TrainingLog(path: folder.log).history()
     return RunArtifacts(
-      name: name ?? (folder as NSString).lastPathComponent, folder: folder,
-      configuration: text("config.yaml") ?? text("config.json"), epochs: epochs, steps: steps,
-      test: try report("test-metrics.json"), testUncalibrated: try report("test-metrics-uncalibrated.json"))
+      name: name ?? folder.name, folder: path,
+      configuration: FileManager.default.contents(atPath: folder.settingsYAML).map { String(decoding: $0, as: UTF8.self) },
+      epochs: history.epochs, steps: history.steps, test: try report(folder.testMetrics),
+      testUncalibrated: try report(folder.uncalibratedTestMetrics))
   }
 }
 
@@ -76,24 +47,17 @@ public struct ExplanationArtifacts {
   public var models: [Model]
   public var comparison: ExplanationComparison?
 
-  public static func load(_ folder: String) throws -> ExplanationArtifacts {
-    let decoder = JSONDecoder()
-    func model(_ subfolder: String, name: String) throws -> Model {
-      let path = subfolder + "/summary.json"
-      guard let data = FileManager.default.contents(atPath: path) else {
-        throw ReportError("\(subfolder) holds no summary.json; make it with orthocxr explain")
-      }
-      return Model(name: name, folder: subfolder, file: try decoder.decode(ExplanationFile.self, from: data))
+  public static func load(_ path: String) throws -> ExplanationArtifacts {
+    let root = ExplanationFolder(path)
+    if FileManager.default.fileExists(atPath: root.summaryJSON) {
+      return ExplanationArtifacts(models: [Model(name: (path as NSString).lastPathComponent, folder: path, file: try root.read())])
     }
-    if FileManager.default.fileExists(atPath: folder + "/summary.json") {
-      return ExplanationArtifacts(models: [try model(folder, name: (folder as NSString).lastPathComponent)])
+    guard let comparison = try root.readComparison() else {
+      throw ReportError("\(path) holds neither summary.json nor comparison.json; make it with orthocxr explain")
     }
-    guard let data = FileManager.default.contents(atPath: folder + "/comparison.json") else {
-      throw ReportError("\(folder) holds neither summary.json nor comparison.json; make it with orthocxr explain")
-    }
-    let comparison = try decoder.decode(ExplanationComparison.self, from: data)
     return ExplanationArtifacts(
-      models: try comparison.names.map { try model(folder + "/" + $0, name: $0) }, comparison: comparison)
+      models: try comparison.names.map { Model(name: $0, folder: root.model($0).path, file: try root.model($0).read()) },
+      comparison: comparison)
   }
 }
 

@@ -1,4 +1,5 @@
 import Engine
+import RunFiles
 
 /// The Orthogonal Spheres (OS) regularizer on penultimate features (after global pooling, before the
 /// classifier), from Choi, Som and Turaga (arXiv 2009.10762) as used by Wang et al. (arXiv 2102.08360).
@@ -12,11 +13,9 @@ import Engine
 ///   features).
 /// - `blocks(k)`: each sample's vector split into k equal blocks, each L2-normalised (a sphere);
 ///   L = mean over samples of ‖Z_b Z_bᵀ − I_k‖_F (orthogonal spheres, as in PrOSe, arXiv 1907.09554).
-public enum OrthogonalSpheres: Equatable, Sendable, CustomStringConvertible {
-  case batch
-  case feature
-  case blocks(Int)
+public typealias OrthogonalSpheres = OrthogonalSpheresVariant
 
+extension OrthogonalSpheresVariant {
   /// A vector shorter than this is not rescaled up to unit length (avoids dividing by zero).
   static let epsilon = 1e-12
 
@@ -24,7 +23,7 @@ public enum OrthogonalSpheres: Equatable, Sendable, CustomStringConvertible {
   public func loss(_ features: Tensor) throws -> Tensor {
     let shape = features.shape
     guard shape.count == 2 else {
-      throw TorchError("the OS loss needs penultimate features of shape [batch, features], got \(shape)")
+      throw TrainingError.invalidSetting("the OS loss needs penultimate features of shape [batch, features], got \(shape)")
     }
     // Under autocast the features may arrive in bfloat16; the Gram matrix wants full precision.
     let z = features.dtype.byteCount < 4 ? try features.to(.float32) : features
@@ -39,7 +38,7 @@ public enum OrthogonalSpheres: Equatable, Sendable, CustomStringConvertible {
       return try (gram - Tensor.eye(shape[1], device: z.device)).norm(dims: [0, 1])
     case .blocks(let count):
       guard count >= 1, shape[1] % count == 0 else {
-        throw TorchError("blocks(\(count)): \(shape[1]) features do not split into \(count) equal blocks")
+        throw TrainingError.invalidSetting("blocks(\(count)): \(shape[1]) features do not split into \(count) equal blocks")
       }
       let blocks = try Self.normalized(z.reshaped([shape[0], count, shape[1] / count]), dim: 2)
       let gram = try blocks.matmul(blocks.transposed(1, 2))  // B × k × k
@@ -50,26 +49,6 @@ public enum OrthogonalSpheres: Equatable, Sendable, CustomStringConvertible {
   /// x / max(‖x‖, ε) along `dim` (torch.nn.functional.normalize).
   static func normalized(_ x: Tensor, dim: Int) throws -> Tensor {
     try x / x.norm(dims: [dim], keepingDims: true).clamped(min: epsilon)
-  }
-
-  /// Parses "batch", "feature" or "blocks(k)" / "blocks:k".
-  public init?(_ text: String) {
-    switch text {
-    case "batch": self = .batch
-    case "feature": self = .feature
-    default:
-      let digits = text.drop { !$0.isNumber }.prefix { $0.isNumber }
-      guard text.hasPrefix("blocks"), let count = Int(digits), count >= 1 else { return nil }
-      self = .blocks(count)
-    }
-  }
-
-  public var description: String {
-    switch self {
-    case .batch: "batch"
-    case .feature: "feature"
-    case .blocks(let count): "blocks(\(count))"
-    }
   }
 }
 

@@ -4,64 +4,31 @@ import Foundation
 import Models
 
 /// A model as a checkpoint describes it: architecture, classes, preprocessing and, once calibrated,
-/// its temperature. Checkpoints written by the trainer carry these in their metadata.
+/// its temperature; loaded and in evaluation mode.
 public struct TrainedModel {
   public let model: any ImageClassifier
-  public let architecture: Architecture
-  public let classes: [String]
-  public let preprocessing: Preprocessing
-  public let labelMap: LabelMap
-  /// The temperature fitted by `orthocxr calibrate` (1 when uncalibrated).
-  public let temperature: Double
-  public let metadata: [String: String]
+  public let description: CheckpointFile.ModelDescription
 
-  /// The metadata to store in checkpoints for a model trained with these settings.
-  public static func metadata(
-    architecture: Architecture, labelMap: LabelMap, labelMapText: String, preprocessing: Preprocessing
-  ) -> [String: String] {
-    [
-      "architecture": architecture.rawValue, "classes": labelMap.classes.joined(separator: ","),
-      "label_map": labelMapText, "channels": String(preprocessing.channels), "image_size": String(preprocessing.size),
-      "crop": preprocessing.crop.rawValue,
-      "normalization": preprocessing.normalization == .imagenet ? "imagenet" : "none",
-    ]
-  }
+  public var architecture: Architecture { description.architecture }
+  public var classes: [String] { description.classes }
+  public var preprocessing: Preprocessing { description.preprocessing }
+  public var labelMap: LabelMap { description.labelMap }
+  /// The temperature fitted by calibration (1 when uncalibrated).
+  public var temperature: Double { description.temperature ?? 1 }
+  public var isCalibrated: Bool { description.temperature != nil }
 
-  /// Loads a trainer checkpoint (or any safetensors file with the same metadata).
-  public static func load(_ path: String) throws -> TrainedModel {
-    let (tensors, info) = try Safetensors.read(from: path)
-    func field(_ key: String) throws -> String {
-      guard let value = info[key] else {
-        throw CheckpointError(
-          path: path, reason: "has no \"\(key)\" in its metadata; was it written by orthocxr train?")
-      }
-      return value
-    }
-    guard let architecture = Architecture(rawValue: try field("architecture")) else {
-      throw CheckpointError(path: path, reason: "names an unknown architecture \"\(info["architecture"] ?? "")\"")
-    }
-    let labelMap = try LabelMap.parse(try field("label_map"))
-    let channels = Int(try field("channels")) ?? 1
-    let preprocessing = Preprocessing(
-      size: Int(try field("image_size")) ?? 224,
-      crop: Preprocessing.Crop(rawValue: info["crop"] ?? "center") ?? .centerSquare,
-      normalization: info["normalization"] == "none" ? .none : .imagenet, channels: channels)
-    let model = try architecture.make(classCount: labelMap.classes.count, inputChannels: channels)
-    let state =
-      tensors.keys.contains { $0.hasPrefix("model.") }
-      ? Dictionary(
-        uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix("model.") }.map {
-          (String($0.key.dropFirst(6)), $0.value)
-        })
-      : tensors
+  /// Loads a checkpoint of orthocxr train or calibrate, or a plain state dict with `facts` for what it
+  /// does not say (architecture, label map, image size, channels).
+  public static func load(_ path: String, facts: CheckpointFile.ModelFacts = .init()) throws -> TrainedModel {
+    let (state, description) = try CheckpointFile.readModel(path, facts: facts)
+    let model = try description.architecture.make(
+      classCount: description.classes.count, inputChannels: description.preprocessing.channels)
     do {
       try model.loadStateDict(state, strict: true)
     } catch {
       throw CheckpointError(path: path, reason: "cannot be loaded: \(error)")
     }
     model.eval()
-    return TrainedModel(
-      model: model, architecture: architecture, classes: labelMap.classes, preprocessing: preprocessing,
-      labelMap: labelMap, temperature: Double(info["orthocxr.temperature"] ?? "") ?? 1, metadata: info)
+    return TrainedModel(model: model, description: description)
   }
 }

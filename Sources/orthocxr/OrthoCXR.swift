@@ -18,17 +18,4 @@ struct OrthoCXR: ParsableCommand {
       CheckpointCommand.self,
     ]
   )
-
-  /// Expands `--config FILE` (see ExperimentConfiguration) before ArgumentParser reads the command line.
-  static func main() {
-    let arguments = Array(CommandLine.arguments.dropFirst())
-    var expanded = arguments
-    do {
-      expanded = try ExperimentConfiguration.expand(arguments)
-      var command = try parseAsRoot(expanded)
-      try command.run()
-    } catch {
-      exit(withError: ExperimentConfiguration.explain(error, arguments: arguments, expanded: expanded))
-    }
-  }
 }

@@ -1,3 +1,4 @@
+import CTorch
 import Testing
 
 @testable import Engine
@@ -159,5 +160,15 @@ import Testing
     if !Torch.isCUDAAvailable { #expect(Torch.cudaDeviceCount == 0) }
     #expect(Device("cuda:1") == .cuda(1))
     #expect(Device("gpu") == nil)
+  }
+}
+
+@Suite struct UnsupportedTypeTests {
+  /// A libtorch type the enum does not know reads as `.unsupported`, never as float32.
+  @Test func anUnknownDTypeIsNotReadAsFloat() throws {
+    let real = try Tensor.ones([2])
+    let complex = try withExtendedLifetime(real) { try Tensor.make { ct_to_dtype($0, real.handle, 9) } }  // complex64
+    #expect(complex.dtype == .unsupported)
+    #expect(throws: CheckpointError.self) { try Safetensors.write(["c": complex], to: "/tmp/orthocxr-unsupported.safetensors") }
   }
 }

@@ -39,15 +39,4 @@ import Testing
       try ComparisonReport.compute(baseline: baseline, candidate: [candidate[0]])
     }
   }
-
-  @Test func predictionsCSVRoundTrip() throws {
-    let folder = try temporaryFolder()
-    defer { try? FileManager.default.removeItem(atPath: folder) }
-    let csv = "path,label,prediction,p_COVID-19,p_normal\n\"x/a, b.png\",normal,COVID-19,0.600000,0.400000\n"
-    try csv.write(toFile: folder + "/p.csv", atomically: true, encoding: .utf8)
-    let run = try RunPredictions.read(csv: folder + "/p.csv", name: "run")
-    #expect(run.paths == ["x/a, b.png"])
-    #expect(run.labels == [1])
-    #expect(run.probabilities == [[0.6, 0.4]])
-  }
 }

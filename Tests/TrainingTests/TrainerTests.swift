@@ -6,6 +6,7 @@ import Testing
 @testable import Engine
 @testable import Imaging
 @testable import Models
+import RunFiles
 @testable import Training
 
 /// A small classifier for fast trainer tests: conv, batch norm, ReLU, global pooling, a scale, linear.
@@ -74,14 +75,14 @@ func weights(_ model: any Module) throws -> [String: [UInt8]] {
     let uninterrupted = TinyClassifier(classes: 3)
     _ = try Trainer(
       model: uninterrupted, settings: settings(epochs: 2), trainLoader: data.train, validationLoader: data.validation,
-      runDirectory: data.folder + "/straight"
+      folder: RunFolder(data.folder + "/straight")
     ).run()
 
     Torch.seed(1)
     let resumed = TinyClassifier(classes: 3)
     let first = try Trainer(
       model: resumed, settings: settings(epochs: 2), trainLoader: data.train, validationLoader: data.validation,
-      runDirectory: data.folder + "/resumed")
+      folder: RunFolder(data.folder + "/resumed"))
     var steps = 0
     let stepsPerEpoch = first.stepsPerEpoch
     first.stopRequested = {
@@ -97,7 +98,7 @@ func weights(_ model: any Module) throws -> [String: [UInt8]] {
     let restarted = TinyClassifier(classes: 3)
     let second = try Trainer(
       model: restarted, settings: settings(epochs: 2), trainLoader: data.train, validationLoader: data.validation,
-      runDirectory: data.folder + "/resumed")
+      folder: RunFolder(data.folder + "/resumed"))
     let finished = try second.run(resume: true)
     #expect(!finished.interrupted)
     #expect(finished.epochs.count == 2, "the resumed summary includes the epoch logged before the interruption")
@@ -110,7 +111,7 @@ func weights(_ model: any Module) throws -> [String: [UInt8]] {
     let model = TinyClassifier(classes: 3)
     let trainer = try Trainer(
       model: model, settings: settings(epochs: 3), trainLoader: data.train, validationLoader: data.validation,
-      runDirectory: data.folder + "/run")
+      folder: RunFolder(data.folder + "/run"))
     trainer.onEpoch = { _ in try? noGrad { try model.scale.fill_(Double.nan) } }  // poison after epoch 1
     do {
       _ = try trainer.run()
@@ -134,7 +135,7 @@ func weights(_ model: any Module) throws -> [String: [UInt8]] {
     frozen.earlyStoppingPatience = 2
     let trainer = try Trainer(
       model: TinyClassifier(classes: 3), settings: frozen, trainLoader: data.train, validationLoader: data.validation,
-      runDirectory: data.folder + "/run")
+      folder: RunFolder(data.folder + "/run"))
     let summary = try trainer.run()
     #expect(summary.stoppedEarly)
     #expect(summary.epochs.count == 3)
@@ -173,7 +174,7 @@ func weights(_ model: any Module) throws -> [String: [UInt8]] {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let summary = try Trainer(
-      model: model, settings: training, trainLoader: train, validationLoader: test, runDirectory: folder
+      model: model, settings: training, trainLoader: train, validationLoader: test, folder: RunFolder(folder)
     )
     .run()
     let accuracy = try #require(summary.epochs.last?.validation?.accuracy)

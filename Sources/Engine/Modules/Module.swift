@@ -138,6 +138,12 @@ extension Module {
   /// Switches batch norm and dropout in the whole tree to evaluation behaviour.
   public func eval() { train(false) }
 
+  /// Whether any module of the tree is in training mode (a tree without batch norm or dropout is
+  /// never in training mode: it behaves the same either way).
+  public var isTraining: Bool {
+    namedModules().contains { ($0.module as? any TrainingModeAware)?.isTraining == true }
+  }
+
   /// Drops the gradients of every parameter.
   public func clearGradients() throws {
     for parameter in parameters() { try parameter.clearGrad() }

@@ -68,3 +68,10 @@ public struct ConstantRate: LearningRateSchedule {
   public init(_ rate: Double) { self.rate = rate }
   public func learningRate(at step: Int) -> Double { rate }
 }
+
+/// A type-erased schedule, so that schedules can be chosen at run time.
+public struct AnySchedule: LearningRateSchedule {
+  let rate: @Sendable (Int) -> Double
+  public init(_ schedule: any LearningRateSchedule) { rate = { schedule.learningRate(at: $0) } }
+  public func learningRate(at step: Int) -> Double { rate(step) }
+}

@@ -12,6 +12,9 @@ public enum DType: Int32, CaseIterable, Sendable, CustomStringConvertible {
   case float64 = 7
   case bool = 11
   case bfloat16 = 15
+  /// A libtorch type OrthoCXR does not handle (complex, float8, quantised, …): reported as such rather
+  /// than read as something else. Operations that need the element type throw for it.
+  case unsupported = -1
 
   /// Bytes per element.
   public var byteCount: Int {
@@ -20,6 +23,7 @@ public enum DType: Int32, CaseIterable, Sendable, CustomStringConvertible {
     case .int16, .float16, .bfloat16: 2
     case .int32, .float32: 4
     case .int64, .float64: 8
+    case .unsupported: 0
     }
   }
 
@@ -39,6 +43,7 @@ public enum DType: Int32, CaseIterable, Sendable, CustomStringConvertible {
     case .float64: "float64"
     case .bool: "bool"
     case .bfloat16: "bfloat16"
+    case .unsupported: "an unsupported libtorch dtype"
     }
   }
 }

@@ -44,7 +44,7 @@ public final class Tensor: @unchecked Sendable {
 
   public var rank: Int { Int(ct_dim(handle)) }
   public var elementCount: Int { Int(ct_numel(handle)) }
-  public var dtype: DType { DType(rawValue: ct_dtype(handle)) ?? .float32 }
+  public var dtype: DType { DType(rawValue: ct_dtype(handle)) ?? .unsupported }
   public var device: Device { Device(type: ct_device_type(handle), index: ct_device_index(handle)) }
 
   public func isContiguous(_ format: MemoryFormat = .contiguous) -> Bool {

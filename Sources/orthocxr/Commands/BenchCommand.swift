@@ -143,4 +143,3 @@ func imagesPerSecond(
   return Double(steps * batchSize) / elapsed.seconds
 }
 
-extension Architecture: ExpressibleByArgument {}

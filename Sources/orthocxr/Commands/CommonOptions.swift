@@ -2,9 +2,13 @@ import ArgumentParser
 import Datasets
 import Engine
 import Foundation
+import Models
+import Pipelines
+import RunFiles
 import Synchronization
+import Training
 
-/// How images are read and batched; shared by train, evaluate and calibrate.
+/// How images are read and batched; shared by evaluate and calibrate.
 struct LoaderOptions: ParsableArguments {
   @Option(help: "Folder holding the images, when it is not beside the split file or in its images/ subfolder.")
   var images: String?
@@ -27,28 +31,33 @@ struct LoaderOptions: ParsableArguments {
     }
   }
 
-  func loaderOptions(seed: UInt64, shuffle: Bool) -> DataLoader.Options {
-    var options = DataLoader.Options()
-    options.batchSize = batchSize
-    options.workers = workers
-    options.seed = seed
-    options.shuffle = shuffle
-    options.badImages = badImages
-    options.memoryFormat = .channelsLast
-    return options
+  var settings: LoaderSettings {
+    LoaderSettings(images: images, batchSize: batchSize, workers: workers, badImages: badImages, threads: threads)
   }
+}
 
-  /// The labeled entries of a split under a label map, with a clear error for an unreadable split.
-  func entries(_ path: String, labelMap: LabelMap) throws -> [LabeledEntry] {
-    do {
-      return try labelMap.apply(to: DatasetSource.load(path, imageFolder: images))
-    } catch let error as DatasetError {
-      throw ValidationError("\(error)")
-    }
+/// What a plain state dict (from `checkpoint init`/`convert` or torchvision) does not say about its
+/// model; OrthoCXR checkpoints carry these themselves.
+struct ModelFactsOptions: ParsableArguments {
+  @Option(name: .customLong("model"), help: "For a plain state dict: its architecture.")
+  var architecture: Architecture?
+
+  @Option(name: .customLong("label-map"), help: "For a plain state dict: its classes, as a label map (three-class, …).")
+  var labelMap: String?
+
+  @Option(name: .customLong("image-size"), help: "For a plain state dict: the network input side in pixels.")
+  var imageSize: Int?
+
+  @Option(name: .customLong("channels"), help: "For a plain state dict: input channels (1 or 3).")
+  var channels: Int?
+
+  var facts: CheckpointFile.ModelFacts {
+    CheckpointFile.ModelFacts(architecture: architecture, labelMap: labelMap, imageSize: imageSize, channels: channels)
   }
 }
 
 extension BadImagePolicy: ExpressibleByArgument {}
+extension Architecture: ExpressibleByArgument {}
 
 /// Set by SIGINT (Ctrl-C): training finishes the current step, saves, and exits.
 let interruptRequested = Atomic<Bool>(false)
@@ -65,24 +74,22 @@ extension Duration {
   var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
-/// "3m12s", "1h04m".
-func durationText(_ seconds: Double) -> String {
-  guard seconds.isFinite, seconds >= 0 else { return "?" }
-  let total = Int(seconds)
-  if total >= 3600 { return String(format: "%dh%02dm", total / 3600, total % 3600 / 60) }
-  if total >= 60 { return String(format: "%dm%02ds", total / 60, total % 60) }
-  return "\(total)s"
-}
-
-func writeJSON<Value: Encodable>(_ value: Value, to path: String) throws {
-  let encoder = JSONEncoder()
-  encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-  try encoder.encode(value).write(to: URL(fileURLWithPath: path), options: .atomic)
-}
-
 /// Writes a one-line progress message to standard error on a terminal, or clears it (nil).
 func progress(_ message: String?) {
   guard isatty(STDERR_FILENO) != 0 else { return }
   let line = message.map { "\r\u{1B}[2K\($0)" } ?? "\r\u{1B}[2K"
   FileHandle.standardError.write(Data(line.utf8))
+}
+
+/// Prints messages and shows progress on the terminal.
+var terminal: PipelineOutput { PipelineOutput(message: { print($0) }, progress: progress) }
+
+/// Runs a library call, turning the errors a user can fix into a clean message and exit status.
+func userFacing<Value>(_ body: () throws -> Value) throws -> Value {
+  do {
+    return try body()
+  } catch let error as CustomStringConvertible & Error where !(error is ValidationError) {
+    progress(nil)
+    throw ValidationError(error.description)
+  }
 }

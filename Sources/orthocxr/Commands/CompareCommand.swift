@@ -1,6 +1,7 @@
 import ArgumentParser
-import Evaluation
 import Foundation
+import Pipelines
+import RunFiles
 
 /// Compares two configurations over several seeds, from the runs' per-image test predictions.
 struct CompareCommand: ParsableCommand {
@@ -8,9 +9,9 @@ struct CompareCommand: ParsableCommand {
     commandName: "compare",
     abstract: "Compare two configurations over seeds: mean ± std, paired differences with CIs, McNemar.",
     discussion: """
-      Each run folder must hold test-predictions.csv (orthocxr evaluate --predictions) for the same
-      test images. Runs are paired in the order given (seed 0 with seed 0, ...). Prints a Markdown
-      table; scripts/experiment_baseline_vs_os.sh shows the whole procedure.
+      Each run folder must hold test-predictions.csv (orthocxr train --test, or evaluate --predictions)
+      for the same test images. Runs are paired in the order given (seed 0 with seed 0, ...). Prints a
+      Markdown table; scripts/experiment_baseline_vs_os.sh shows the whole procedure.
       """
   )
 
@@ -33,16 +34,11 @@ struct CompareCommand: ParsableCommand {
   func run() throws {
     let parts = names.split(separator: ",").map(String.init)
     guard parts.count == 2 else { throw ValidationError("--names takes two names separated by a comma") }
-    do {
-      let load = { (folder: String) in
-        try RunPredictions.read(csv: folder + "/test-predictions.csv", name: (folder as NSString).lastPathComponent)
-      }
-      let report = try ComparisonReport.compute(
-        baseline: baseline.map(load), candidate: candidate.map(load), names: (parts[0], parts[1]), resamples: bootstrap,
-        seed: seed)
-      print(report.render())
-    } catch let error as ComparisonError {
-      throw ValidationError(error.description)
+    let report = try userFacing {
+      try ComparisonPipeline.compare(
+        baseline: baseline.map(RunFolder.init), candidate: candidate.map(RunFolder.init), names: (parts[0], parts[1]),
+        resamples: bootstrap, seed: seed)
     }
+    print(report.render())
   }
 }

@@ -1,9 +1,6 @@
 import ArgumentParser
-import Datasets
-import Engine
-import Evaluation
 import Foundation
-import Training
+import Pipelines
 
 /// Evaluates a checkpoint on a split.
 struct EvaluateCommand: ParsableCommand {
@@ -13,7 +10,8 @@ struct EvaluateCommand: ParsableCommand {
     discussion: """
       Uses the checkpoint's own architecture, classes, label map and preprocessing, and its fitted
       temperature when it was calibrated. Prints the metrics; --output writes them as JSON and
-      --predictions writes one row per image (path, label, prediction, probabilities).
+      --predictions writes one row per image (path, label, prediction, probabilities). A plain state
+      dict (checkpoint init or convert) needs --model, --label-map, --image-size and --channels.
       """
   )
 
@@ -24,6 +22,7 @@ struct EvaluateCommand: ParsableCommand {
   var data: String
 
   @OptionGroup var loader: LoaderOptions
+  @OptionGroup var model: ModelFactsOptions
 
   @Option(help: "Write the metrics as JSON here.")
   var output: String?
@@ -44,33 +43,14 @@ struct EvaluateCommand: ParsableCommand {
   var uncalibrated = false
 
   func run() throws {
-    Torch.threadCount = loader.threads
-    let trained = try TrainedModel.load(checkpoint)
-    let entries = try loader.entries(data, labelMap: trained.labelMap)
-    let dataLoader = DataLoader(
-      entries: entries, classCount: trained.classes.count, preprocessing: trained.preprocessing,
-      options: loader.loaderOptions(seed: seed, shuffle: false))
-    try trained.model.setMemoryFormat(.channelsLast)
-    let (logits, labels) = try Predictor.logits(of: trained.model, on: dataLoader, mixedPrecision: true)
-    let temperature = uncalibrated ? 1 : trained.temperature
-    let report = EvaluationReport.compute(
-      logits: logits, labels: labels, classes: trained.classes, temperature: temperature, resamples: bootstrap,
-      seed: seed)
+    let result = try userFacing {
+      try EvaluationPipeline.evaluate(
+        checkpoint: checkpoint, on: data, loader: loader.settings, resamples: bootstrap, seed: seed,
+        ignoreTemperature: uncalibrated, facts: model.facts)
+    }
     print("\(checkpoint) on \(data)")
-    print(report.render())
-    if let output { try writeJSON(report, to: output) }
-    if let uncalibratedOutput {
-      try writeJSON(
-        EvaluationReport.compute(
-          logits: logits, labels: labels, classes: trained.classes, temperature: 1, resamples: bootstrap, seed: seed),
-        to: uncalibratedOutput)
-    }
-    if let predictions {
-      let order = dataLoader.order(epoch: 0)
-      try writePredictions(
-        paths: order.prefix(labels.count).map { entries[$0].entry.path }, labels: labels,
-        probabilities: softmax(logits, temperature: temperature), classes: trained.classes, to: predictions)
-    }
+    print(result.report.render())
+    try result.write(metrics: output, uncalibratedMetrics: uncalibratedOutput, predictions: predictions)
   }
 }
 
@@ -98,54 +78,10 @@ struct CalibrateCommand: ParsableCommand {
   @OptionGroup var loader: LoaderOptions
 
   func run() throws {
-    Torch.threadCount = loader.threads
-    let trained = try TrainedModel.load(checkpoint)
-    let dataLoader = DataLoader(
-      entries: try loader.entries(data, labelMap: trained.labelMap), classCount: trained.classes.count,
-      preprocessing: trained.preprocessing, options: loader.loaderOptions(seed: 0, shuffle: false))
-    try trained.model.setMemoryFormat(.channelsLast)
-    let (logits, labels) = try Predictor.logits(of: trained.model, on: dataLoader, mixedPrecision: true)
-    let temperature = TemperatureScaling.fit(logits: logits, labels: labels)
-    let before = EvaluationReport.compute(
-      logits: logits, labels: labels, classes: trained.classes, temperature: 1, resamples: 200)
-    let after = EvaluationReport.compute(
-      logits: logits, labels: labels, classes: trained.classes, temperature: temperature, resamples: 200)
-    print(String(format: "fitted temperature T = %.4f on %d images", temperature, labels.count))
-    print("          NLL      ECE      Brier    accuracy")
-    for (name, report) in [("before", before), ("after ", after)] {
-      print(
-        "  " + name
-          + String(
-            format: "  %.4f   %.4f   %.4f   %.1f%%", report.nll, report.ece.value, report.brier,
-            report.accuracy.value * 100))
+    let result = try userFacing {
+      try CalibrationPipeline.calibrate(checkpoint: checkpoint, on: data, loader: loader.settings, destination: output)
     }
-    let destination = output ?? ((checkpoint as NSString).deletingPathExtension + "-calibrated.safetensors")
-    try saveCalibrated(checkpoint, temperature: temperature, to: destination)
-    print("wrote \(destination)")
+    print(result.render())
+    print("wrote \(result.destination)")
   }
-}
-
-/// Per-image predictions as CSV (path, label, prediction, one probability per class): what
-/// `orthocxr compare` and the comparison report read.
-func writePredictions(paths: [String], labels: [Int], probabilities: [[Double]], classes: [String], to file: String)
-  throws
-{
-  var csv = "path,label,prediction," + classes.map { "p_\($0)" }.joined(separator: ",") + "\n"
-  for (row, path) in paths.enumerated() where row < probabilities.count {
-    let p = probabilities[row]
-    let predicted = p.indices.max { p[$0] < p[$1] } ?? 0
-    csv +=
-      "\"\(path.replacingOccurrences(of: "\"", with: "\"\""))\",\(classes[labels[row]]),\(classes[predicted]),"
-      + p.map { String(format: "%.6f", $0) }.joined(separator: ",") + "\n"
-  }
-  try csv.write(toFile: file, atomically: true, encoding: .utf8)
-}
-
-/// Writes the model of `checkpoint` with `temperature` in its metadata (and without the optimizer
-/// and random state: a model, not a training state).
-func saveCalibrated(_ checkpoint: String, temperature: Double, to destination: String) throws {
-  var (tensors, metadata) = try Safetensors.read(from: checkpoint)
-  metadata["orthocxr.temperature"] = String(temperature)
-  tensors = tensors.filter { !$0.key.hasPrefix("optimizer.") && $0.key != "rng_state" }
-  try Safetensors.write(tensors, metadata: metadata, to: destination)
 }

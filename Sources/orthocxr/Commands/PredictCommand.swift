@@ -1,8 +1,8 @@
 import ArgumentParser
-import Engine
 import Explanations
 import Foundation
-import Training
+import Pipelines
+import RunFiles
 
 /// Classifies X-rays one by one: class, calibrated probabilities, and where the model looked.
 struct PredictCommand: ParsableCommand {
@@ -47,64 +47,35 @@ struct PredictCommand: ParsableCommand {
     guard threads > 0 else { throw ValidationError("--threads must be positive") }
   }
 
+  @OptionGroup var model: ModelFactsOptions
+
   func run() throws {
-    Torch.threadCount = threads
-    let trained = try TrainedModel.load(checkpoint)
-    var items: [(path: String, label: Int?)] = []
-    for path in images {
-      items += try imageInputs(path, labelMap: trained.labelMap, imageFolder: nil).map { ($0.path, nil) }
+    let result = try userFacing {
+      try PredictionPipeline.predict(
+        checkpoint: checkpoint, images: images,
+        heatmaps: noHeatmaps ? nil : PredictionPipeline.Heatmaps(folder: heatmaps, method: method), threads: threads,
+        facts: model.facts, output: terminal)
     }
-    guard !items.isEmpty else { throw ValidationError("no images found in \(images.joined(separator: ", "))") }
-    var settings = ExplanationPipeline.Settings()
-    settings.method = method
-    settings.faithfulness = false
-    let pipeline = try ExplanationPipeline(
-      model: trained.model, preprocessing: trained.preprocessing, temperature: trained.temperature, settings: settings)
-    let folder = noHeatmaps ? NSTemporaryDirectory() + "orthocxr-predict-\(UUID().uuidString)" : heatmaps
-    defer { if noHeatmaps { try? FileManager.default.removeItem(atPath: folder) } }
-    let results = try pipeline.run(items, writingTo: folder) { done, total in progress("\(done)/\(total) images") }
-    progress(nil)
+    let trained = result.model
     let calibration =
-      trained.temperature == 1
-      ? "uncalibrated (run orthocxr calibrate for calibrated probabilities)"
-      : String(format: "calibrated, T = %.3f", trained.temperature)
+      trained.isCalibrated
+      ? String(format: "calibrated, T = %.3f", trained.temperature)
+      : "uncalibrated (run orthocxr calibrate for calibrated probabilities)"
     if json {
-      struct Prediction: Encodable {
-        let path: String
-        let prediction: String
-        let probabilities: [String: Double]
-        let heatmap: String?
-      }
       let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      let predictions = results.map {
-        Prediction(
-          path: $0.path, prediction: trained.classes[$0.predicted],
-          probabilities: Dictionary(uniqueKeysWithValues: zip(trained.classes, $0.probabilities)),
-          heatmap: noHeatmaps ? nil : folder + "/" + $0.overlay)
-      }
-      print(String(decoding: try encoder.encode(predictions), as: UTF8.self))
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+      print(String(decoding: try encoder.encode(result.predictions), as: UTF8.self))
     } else {
       print("\(checkpoint): \(trained.classes.joined(separator: ", ")); probabilities \(calibration)")
-      for result in results {
-        let probabilities = zip(trained.classes, result.probabilities).map { String(format: "%@ %.3f", $0.0, $0.1) }
+      for (prediction, row) in zip(result.predictions, result.rows) {
+        let probabilities = zip(trained.classes, row.probabilities).map { String(format: "%@ %.3f", $0.0, $0.1) }
         print(
-          "\(result.path): \(trained.classes[result.predicted])  (\(probabilities.joined(separator: ", ")))"
-            + (noHeatmaps ? "" : "  heatmap \(folder)/\(result.overlay)"))
+          "\(prediction.path): \(prediction.prediction)  (\(probabilities.joined(separator: ", ")))"
+            + (prediction.heatmap.map { "  heatmap \($0)" } ?? ""))
       }
     }
     if let csv {
-      try writePredictionsWithoutLabels(results, classes: trained.classes, to: csv)
+      try PredictionsFile.write(result.rows, classes: trained.classes, to: csv)
     }
-  }
-
-  func writePredictionsWithoutLabels(_ results: [ImageExplanation], classes: [String], to file: String) throws {
-    var text = "path,prediction," + classes.map { "p_\($0)" }.joined(separator: ",") + "\n"
-    for result in results {
-      text +=
-        "\"\(result.path.replacingOccurrences(of: "\"", with: "\"\""))\",\(classes[result.predicted]),"
-        + result.probabilities.map { String(format: "%.6f", $0) }.joined(separator: ",") + "\n"
-    }
-    try text.write(toFile: file, atomically: true, encoding: .utf8)
   }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
-import Evaluation
 import Foundation
-import Reports
+import Pipelines
+import RunFiles
 
 /// Writes the HTML report of a run, or of a comparison of two configurations over seeds.
 struct ReportCommand: ParsableCommand {
@@ -57,48 +57,15 @@ struct ReportCommand: ParsableCommand {
   }
 
   func run() throws {
-    do {
-      let gallery = try explanations.map { try ExplanationArtifacts.load($0) }
-      let html: String
+    let parts = names.split(separator: ",").map(String.init)
+    let size = try userFacing {
       if let runFolder {
-        html = try ReportPages.run(try RunArtifacts.load(runFolder), explanations: gallery)
-      } else {
-        let parts = names.split(separator: ",").map(String.init)
-        // "OS" for one run, "OS seed-0" for one of several.
-        func load(_ folders: [String], _ name: String) throws -> [RunArtifacts] {
-          try folders.map {
-            try RunArtifacts.load($0, name: folders.count == 1 ? name : name + " " + ($0 as NSString).lastPathComponent)
-          }
-        }
-        let baselineRuns = try load(baseline, parts[0])
-        let candidateRuns = try load(candidate, parts[1])
-        html = try ReportPages.comparison(
-          baseline: baselineRuns, candidate: candidateRuns, names: (parts[0], parts[1]),
-          differences: try differences(names: (parts[0], parts[1])), explanations: gallery)
+        return try ReportPipeline.runReport(RunFolder(runFolder), explanations: explanations, to: output)
       }
-      try FileManager.default.createDirectory(
-        atPath: (output as NSString).deletingLastPathComponent.isEmpty
-          ? "." : (output as NSString).deletingLastPathComponent,
-        withIntermediateDirectories: true)
-      try html.write(toFile: output, atomically: true, encoding: .utf8)
-      print("wrote \(output) (\(html.utf8.count / 1024) KiB)")
-    } catch let error as ReportError {
-      throw ValidationError(error.description)
+      return try ReportPipeline.comparisonReport(
+        baseline: baseline.map(RunFolder.init), candidate: candidate.map(RunFolder.init), names: (parts[0], parts[1]),
+        explanations: explanations, to: output)
     }
-  }
-
-  /// The paired differences over seeds, when every run has test predictions.
-  func differences(names: (String, String)) throws -> ComparisonReport? {
-    let files = (baseline + candidate).map { $0 + "/test-predictions.csv" }
-    guard files.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else { return nil }
-    let load = { (folder: String) in
-      try RunPredictions.read(csv: folder + "/test-predictions.csv", name: (folder as NSString).lastPathComponent)
-    }
-    do {
-      return try ComparisonReport.compute(
-        baseline: baseline.map(load), candidate: candidate.map(load), names: names, resamples: 1_000, seed: 0)
-    } catch let error as ComparisonError {
-      throw ValidationError(error.description)
-    }
+    print("wrote \(output) (\(size / 1024) KiB)")
   }
 }

@@ -1,8 +1,7 @@
-import Datasets
 import Foundation
-import Imaging
 
-/// Heatmaps as pictures: back to the original image's geometry, coloured, blended with the X-ray.
+/// Heatmaps as pictures: coloured, blended with the X-ray, side by side. (Placing a network-sized map
+/// back onto the original image is in Explanations: it needs the preprocessing.)
 public enum Heatmap {
   /// Google's Turbo colormap (Mikhailov 2019) by its published polynomial approximation: blue for 0,
   /// through green and yellow, to dark red for 1; perceptually smoother than jet.
@@ -22,28 +21,6 @@ public enum Heatmap {
 
   /// 256 entries of `turbo`, for colouring whole images.
   static let turboTable: [(red: UInt8, green: UInt8, blue: UInt8)] = (0..<256).map { turbo(Float($0) / 255) }
-
-  /// A map at the network's input (size × size) placed back onto the original image: the inverse of
-  /// the preprocessing's crop and resize. Pixels the network never saw (outside a centre crop) get 0.
-  public static func toOriginalSize(
-    _ map: GrayImage, width: Int, height: Int, crop: Preprocessing.Crop
-  ) -> GrayImage {
-    switch crop {
-    case .none:
-      return Resize.resized(map, width: width, height: height)
-    case .centerSquare:
-      let side = min(width, height)
-      let square = Resize.resized(map, width: side, height: side)
-      var output = GrayImage(width: width, height: height, value: 0)
-      let (left, top) = ((width - side) / 2, (height - side) / 2)
-      for y in 0..<side {
-        let source = y * side
-        let destination = (y + top) * width + left
-        output.pixels.replaceSubrange(destination..<(destination + side), with: square.pixels[source..<(source + side)])
-      }
-      return output
-    }
-  }
 
   /// The X-ray in grey blended with the coloured map: interleaved RGB bytes of the image's size.
   /// `opacity` is the map's weight (pytorch-grad-cam uses 0.5).

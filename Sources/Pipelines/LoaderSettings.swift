@@ -1,0 +1,86 @@
+import Datasets
+import Engine
+import Evaluation
+import Foundation
+import RunFiles
+import Training
+
+/// How images are read and batched: what train, evaluate, calibrate and explain share.
+public struct LoaderSettings: Equatable, Sendable {
+  /// The folder holding the images, when it is not beside the split file or in its images/ subfolder.
+  public var images: String?
+  public var batchSize = 32
+  public var workers = 2
+  public var badImages: BadImagePolicy = .fail
+  /// libtorch threads.
+  public var threads = 2
+
+  public init(
+    images: String? = nil, batchSize: Int = 32, workers: Int = 2, badImages: BadImagePolicy = .fail, threads: Int = 2
+  ) {
+    self.images = images
+    self.batchSize = batchSize
+    self.workers = workers
+    self.badImages = badImages
+    self.threads = threads
+  }
+
+  /// The loader part of an experiment's settings.
+  public init(_ settings: ExperimentSettings) throws {
+    guard let policy = BadImagePolicy(rawValue: settings.badImages) else {
+      throw SettingsProblem("bad-images must be fail or skip, not \"\(settings.badImages)\"")
+    }
+    self.init(
+      images: settings.images, batchSize: settings.batchSize, workers: settings.workers, badImages: policy,
+      threads: settings.threads)
+  }
+
+  public func options(seed: UInt64, shuffle: Bool) -> DataLoader.Options {
+    var options = DataLoader.Options()
+    options.batchSize = batchSize
+    options.workers = workers
+    options.seed = seed
+    options.shuffle = shuffle
+    options.badImages = badImages
+    options.memoryFormat = .channelsLast
+    return options
+  }
+
+  /// The labeled entries of a split under a label map.
+  public func entries(_ path: String, labelMap: LabelMap) throws -> [LabeledEntry] {
+    try labelMap.apply(to: DatasetSource.load(path, imageFolder: images))
+  }
+
+  /// A loader over a split, in the split's order, without augmentation (for evaluation).
+  public func evaluationLoader(
+    _ path: String, labelMap: LabelMap, preprocessing: Preprocessing, seed: UInt64 = 0, cache: ImageCache? = nil
+  ) throws -> DataLoader {
+    DataLoader(
+      entries: try entries(path, labelMap: labelMap), classCount: labelMap.classes.count, preprocessing: preprocessing,
+      options: options(seed: seed, shuffle: false), cache: cache)
+  }
+}
+
+/// The logits of a model on a split, with the entries they belong to.
+public struct SplitPredictions {
+  public var logits: [[Double]]
+  public var labels: [Int]
+  /// The image of each row: taken from the batches' own indices, so that an image the loader skipped
+  /// can never shift the rows.
+  public var paths: [String]
+
+  /// Runs `model` over `loader` (bf16 autocast, as training validates).
+  public init(model: TrainedModel, loader: DataLoader) throws {
+    try model.model.setMemoryFormat(.channelsLast)
+    let (logits, labels, indices) = try Predictor.logits(of: model.model, on: loader, mixedPrecision: true)
+    self.logits = logits
+    self.labels = labels
+    self.paths = indices.map { loader.entries[$0].entry.path }
+  }
+
+  /// One row per image, with probabilities at `temperature`.
+  public func rows(temperature: Double) -> [PredictionsFile.Row] {
+    let probabilities = softmax(logits, temperature: temperature)
+    return paths.indices.map { PredictionsFile.Row(path: paths[$0], label: labels[$0], probabilities: probabilities[$0]) }
+  }
+}

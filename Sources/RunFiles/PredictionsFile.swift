@@ -1,0 +1,74 @@
+import Evaluation
+import Foundation
+
+/// Per-image predictions as CSV: `path,label,prediction,p_<class>…` (test-predictions.csv, what
+/// `orthocxr compare` and the comparison report read), or without the label column for unlabeled
+/// images (`orthocxr predict --csv`). Paths are always quoted; probabilities have six decimals.
+public enum PredictionsFile {
+  /// One image's prediction.
+  public struct Row: Equatable, Sendable {
+    public var path: String
+    /// The true class index; nil for unlabeled images.
+    public var label: Int?
+    public var probabilities: [Double]
+
+    public init(path: String, label: Int?, probabilities: [Double]) {
+      self.path = path
+      self.label = label
+      self.probabilities = probabilities
+    }
+
+    /// The class with the highest probability (the first of equals).
+    public var predicted: Int { probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0 }
+  }
+
+  /// Writes the rows; the label column is there when every row has a label, and absent when none has.
+  public static func write(_ rows: [Row], classes: [String], to path: String) throws {
+    let labeled = rows.allSatisfy { $0.label != nil }
+    guard labeled || rows.allSatisfy({ $0.label == nil }) else {
+      throw RunFileError(path: path, reason: "some predictions have a label and some have none")
+    }
+    let header = ["path"] + (labeled ? ["label"] : []) + ["prediction"] + classes.map { "p_" + $0 }
+    let lines = rows.map { row in
+      [row.path] + (row.label.map { [classes[$0]] } ?? []) + [classes[row.predicted]]
+        + row.probabilities.map { String(format: "%.6f", $0) }
+    }
+    try CSVTable.write(header: header, rows: lines, to: path, alwaysQuoted: { $0 == 0 })
+  }
+
+  /// The classes (from the p_ columns) and rows of a predictions file with labels.
+  public static func read(_ path: String) throws -> (classes: [String], rows: [Row]) {
+    let (header, lines) = try CSVTable.read(path)
+    guard header.count > 3, Array(header.prefix(3)) == ["path", "label", "prediction"],
+      header.dropFirst(3).allSatisfy({ $0.hasPrefix("p_") })
+    else {
+      throw RunFileError(
+        path: path, reason: "is not a predictions file with labels: its header should be path,label,prediction,p_CLASS…")
+    }
+    let classes = header.dropFirst(3).map { String($0.dropFirst(2)) }
+    var rows: [Row] = []
+    for (index, line) in lines.enumerated() {
+      let location = "\(path):\(index + 2)"
+      guard let label = classes.firstIndex(of: line[1]) else {
+        throw RunFileError(path: location, reason: "the label \"\(line[1])\" is not one of \(classes)")
+      }
+      let probabilities = line.dropFirst(3).map { Double($0) }
+      guard probabilities.allSatisfy({ $0 != nil }) else {
+        throw RunFileError(path: location, reason: "a probability is not a number")
+      }
+      rows.append(Row(path: line[0], label: label, probabilities: probabilities.map { $0! }))
+    }
+    return (classes, rows)
+  }
+
+  /// A run's test predictions for `ComparisonReport`, named after the run folder.
+  public static func readRun(_ folder: RunFolder) throws -> RunPredictions {
+    guard FileManager.default.fileExists(atPath: folder.testPredictions) else {
+      throw RunFileError(
+        path: folder.testPredictions, reason: "does not exist; evaluate the run first (orthocxr train --test SPLIT)")
+    }
+    let (_, rows) = try read(folder.testPredictions)
+    return RunPredictions(
+      name: folder.name, paths: rows.map(\.path), labels: rows.map { $0.label! }, probabilities: rows.map(\.probabilities))
+  }
+}

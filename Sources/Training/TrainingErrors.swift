@@ -1,0 +1,20 @@
+/// Why training stopped or could not start.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+  case nonFiniteLoss(epoch: Int, step: Int, lastCheckpoint: String?)
+  case resumeWithoutCheckpoint(String)
+  case checkpointMismatch(String)
+  /// A setting that does not fit the data or the model (say, class weights for the wrong number of classes).
+  case invalidSetting(String)
+
+  public var description: String {
+    switch self {
+    case .nonFiniteLoss(let epoch, let step, let checkpoint):
+      return "the loss became NaN or infinite in epoch \(epoch + 1), step \(step); "
+        + (checkpoint.map { "the last good checkpoint is \($0)" } ?? "no epoch had finished, so there is no checkpoint")
+        + ". Try a lower learning rate or λ."
+    case .resumeWithoutCheckpoint(let path): return "nothing to resume: \(path) does not exist"
+    case .checkpointMismatch(let reason): return "the checkpoint does not fit this run: \(reason)"
+    case .invalidSetting(let reason): return reason
+    }
+  }
+}
