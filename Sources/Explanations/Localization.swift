@@ -107,7 +107,8 @@ public struct GroundTruth: Sendable {
         width > 0, height > 0
       else {
         throw ExplanationError(
-          "\(path):\(number + 2): expected a file name and four whole numbers, got \"\(fields.joined(separator: ","))\"")
+          "\(path):\(number + 2): expected a file name and four whole numbers, got \"\(fields.joined(separator: ","))\""
+        )
       }
       boxes[(values[0] as NSString).lastPathComponent, default: []].append(
         LesionBox(x: x, y: y, width: width, height: height))

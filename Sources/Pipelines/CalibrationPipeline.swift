@@ -43,7 +43,8 @@ public enum CalibrationPipeline {
     let predictions = try SplitPredictions(
       model: trained,
       loader: loader.evaluationLoader(split, labelMap: trained.labelMap, preprocessing: trained.preprocessing))
-    return try calibrate(checkpoint: checkpoint, predictions: predictions, classes: trained.classes, destination: destination)
+    return try calibrate(
+      checkpoint: checkpoint, predictions: predictions, classes: trained.classes, destination: destination)
   }
 
   /// The same from logits already computed.
@@ -90,7 +91,8 @@ public enum EvaluationPipeline {
     let trained = try TrainedModel.load(checkpoint, facts: facts)
     let predictions = try SplitPredictions(
       model: trained,
-      loader: loader.evaluationLoader(split, labelMap: trained.labelMap, preprocessing: trained.preprocessing, seed: seed))
+      loader: loader.evaluationLoader(
+        split, labelMap: trained.labelMap, preprocessing: trained.preprocessing, seed: seed))
     return evaluate(
       predictions, classes: trained.classes, temperature: ignoreTemperature ? 1 : trained.temperature,
       resamples: resamples, seed: seed)

@@ -37,7 +37,8 @@ public enum ReportPipeline {
     let allPredicted = (baseline + candidate).allSatisfy { FileManager.default.fileExists(atPath: $0.testPredictions) }
     let differences =
       allPredicted
-      ? try ComparisonPipeline.compare(baseline: baseline, candidate: candidate, names: names, resamples: 1_000, seed: 0)
+      ? try ComparisonPipeline.compare(
+        baseline: baseline, candidate: candidate, names: names, resamples: 1_000, seed: 0)
       : nil
     let html = try ReportPages.comparison(
       baseline: try load(baseline, names.0), candidate: try load(candidate, names.1), names: names,

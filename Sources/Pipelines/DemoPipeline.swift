@@ -116,7 +116,8 @@ public enum DemoPipeline {
     guard let data = demo.data else {
       let folder = demo.output + "/synthetic"
       say.message(
-        "1. writing synthetic chest X-rays: \(demo.perClass) per class for training, \(max(demo.perClass / 3, 4)) for testing")
+        "1. writing synthetic chest X-rays: \(demo.perClass) per class for training, \(max(demo.perClass / 3, 4)) for testing"
+      )
       _ = try SyntheticChestXRay.writeDataset(
         to: folder,
         counts: [("train", demo.perClass), ("val", max(demo.perClass / 4, 4)), ("test", max(demo.perClass / 3, 4))],
@@ -165,7 +166,8 @@ public enum DemoPipeline {
     func write(_ chosen: [DatasetEntry], to name: String) throws -> String {
       let path = folder + "/" + name
       try CSVTable.write(
-        header: ["path", "label", "patient"], rows: chosen.map { [absolute($0.path), $0.label, $0.patientID] }, to: path)
+        header: ["path", "label", "patient"], rows: chosen.map { [absolute($0.path), $0.label, $0.patientID] }, to: path
+      )
       return path
     }
     return (
@@ -197,7 +199,9 @@ public enum DemoPipeline {
       lines.append(
         "   " + name.padding(toLength: 30, withPad: " ", startingAt: 0)
           + outcomes.map { _, outcome in
-            guard let test = outcome.test, let calibration = outcome.calibration else { return "–".padding(toLength: 26, withPad: " ", startingAt: 0) }
+            guard let test = outcome.test, let calibration = outcome.calibration else {
+              return "–".padding(toLength: 26, withPad: " ", startingAt: 0)
+            }
             return value(test.report, test.uncalibrated, calibration.temperature).padding(
               toLength: 26, withPad: " ", startingAt: 0)
           }.joined())

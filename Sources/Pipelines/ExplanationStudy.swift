@@ -50,7 +50,8 @@ public enum ExplanationStudy {
     let models = try request.checkpoints.map { try TrainedModel.load($0, facts: request.facts) }
     if models.count == 2, models[0].classes != models[1].classes {
       throw ExplanationError(
-        "the two models have different classes (\(models[0].classes) and \(models[1].classes)); compare models of one task")
+        "the two models have different classes (\(models[0].classes) and \(models[1].classes)); compare models of one task"
+      )
     }
     var items = try imageInputs(request.data, labelMap: models[0].labelMap, imageFolder: request.images)
     if let limit = request.limit { items = balancedSelection(items, limit: limit) }
@@ -88,7 +89,8 @@ public enum ExplanationStudy {
       try folder.write(file)
       say.message("\(names[index]) (\(request.checkpoints[index])): \(settings.method.rawValue) at \(file.layer)")
       say.message(render(file.means))
-      say.message("  wrote \(results.count) overlays and maps, explanations.csv, means.csv and summary.json to \(folder.path)")
+      say.message(
+        "  wrote \(results.count) overlays and maps, explanations.csv, means.csv and summary.json to \(folder.path)")
       files.append(file)
     }
     var comparison: ExplanationComparison?
@@ -111,7 +113,8 @@ public enum ExplanationStudy {
     default:
       guard let index = classes.firstIndex(where: { $0.lowercased() == text.lowercased() }) else {
         throw ExplanationError(
-          "the target \(text) is neither predicted, label, nor one of the model's classes (\(classes.joined(separator: ", ")))")
+          "the target \(text) is neither predicted, label, nor one of the model's classes (\(classes.joined(separator: ", ")))"
+        )
       }
       return .fixed(index)
     }

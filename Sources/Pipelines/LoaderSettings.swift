@@ -81,6 +81,8 @@ public struct SplitPredictions {
   /// One row per image, with probabilities at `temperature`.
   public func rows(temperature: Double) -> [PredictionsFile.Row] {
     let probabilities = softmax(logits, temperature: temperature)
-    return paths.indices.map { PredictionsFile.Row(path: paths[$0], label: labels[$0], probabilities: probabilities[$0]) }
+    return paths.indices.map {
+      PredictionsFile.Row(path: paths[$0], label: labels[$0], probabilities: probabilities[$0])
+    }
   }
 }

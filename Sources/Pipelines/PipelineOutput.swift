@@ -17,7 +17,11 @@ public struct PipelineOutput {
   /// The same output with every message indented (for a step of a larger pipeline).
   func indented(_ prefix: String) -> PipelineOutput {
     let message = self.message
-    return PipelineOutput(message: { text in message(text.split(separator: "\n", omittingEmptySubsequences: false).map { prefix + $0 }.joined(separator: "\n")) }, progress: progress)
+    return PipelineOutput(
+      message: { text in
+        message(
+          text.split(separator: "\n", omittingEmptySubsequences: false).map { prefix + $0 }.joined(separator: "\n"))
+      }, progress: progress)
   }
 }
 

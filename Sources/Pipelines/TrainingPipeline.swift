@@ -57,7 +57,8 @@ public enum TrainingPipeline {
       augmentation: settings.augmentation ? Augmentation() : nil, options: loader.options(seed: seed, shuffle: true),
       cache: ImageCache())
     let validationLoader = try settings.val.map {
-      try loader.evaluationLoader($0, labelMap: map, preprocessing: description.preprocessing, seed: seed, cache: ImageCache())
+      try loader.evaluationLoader(
+        $0, labelMap: map, preprocessing: description.preprocessing, seed: seed, cache: ImageCache())
     }
     let network = try architecture.make(classCount: map.classes.count, inputChannels: settings.channels)
     if let weights = settings.weights, !resume {
@@ -160,7 +161,8 @@ public enum TrainingPipeline {
     let loaded = state.count - report.unexpectedKeys.count
     guard loaded > 0 else {
       throw CheckpointError(
-        path: path, reason: "has no tensor this model knows (its names: \(state.keys.sorted().prefix(4).joined(separator: ", "))…)")
+        path: path,
+        reason: "has no tensor this model knows (its names: \(state.keys.sorted().prefix(4).joined(separator: ", "))…)")
     }
     return "loaded \(path): \(loaded) tensors; \(report.missingKeys.count) kept new "
       + "(the classifier\(newOnes.isEmpty ? "" : " and \(newOnes.count) more")), \(report.unexpectedKeys.count) ignored"

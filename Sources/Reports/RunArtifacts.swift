@@ -29,7 +29,9 @@ public struct RunArtifacts {
     let history = try TrainingLog(path: folder.log).history()
     return RunArtifacts(
       name: name ?? folder.name, folder: path,
-      configuration: FileManager.default.contents(atPath: folder.settingsYAML).map { String(decoding: $0, as: UTF8.self) },
+      configuration: FileManager.default.contents(atPath: folder.settingsYAML).map {
+        String(decoding: $0, as: UTF8.self)
+      },
       epochs: history.epochs, steps: history.steps, test: try report(folder.testMetrics),
       testUncalibrated: try report(folder.uncalibratedTestMetrics))
   }
@@ -50,13 +52,17 @@ public struct ExplanationArtifacts {
   public static func load(_ path: String) throws -> ExplanationArtifacts {
     let root = ExplanationFolder(path)
     if FileManager.default.fileExists(atPath: root.summaryJSON) {
-      return ExplanationArtifacts(models: [Model(name: (path as NSString).lastPathComponent, folder: path, file: try root.read())])
+      return ExplanationArtifacts(models: [
+        Model(name: (path as NSString).lastPathComponent, folder: path, file: try root.read())
+      ])
     }
     guard let comparison = try root.readComparison() else {
       throw ReportError("\(path) holds neither summary.json nor comparison.json; make it with orthocxr explain")
     }
     return ExplanationArtifacts(
-      models: try comparison.names.map { Model(name: $0, folder: root.model($0).path, file: try root.model($0).read()) },
+      models: try comparison.names.map {
+        Model(name: $0, folder: root.model($0).path, file: try root.model($0).read())
+      },
       comparison: comparison)
   }
 }

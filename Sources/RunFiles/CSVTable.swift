@@ -22,7 +22,8 @@ public enum CSVTable {
   public static func write(
     header: [String], rows: [[String]], to path: String, alwaysQuoted: (Int) -> Bool = { _ in false }
   ) throws {
-    try text(header: header, rows: rows, alwaysQuoted: alwaysQuoted).write(toFile: path, atomically: true, encoding: .utf8)
+    try text(header: header, rows: rows, alwaysQuoted: alwaysQuoted).write(
+      toFile: path, atomically: true, encoding: .utf8)
   }
 
   /// The header and the rows of CSV text; every row must have as many fields as the header.

@@ -161,7 +161,8 @@ extension ExperimentSettings: Codable {
         for inner in section.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
           if (try? section.nestedContainer(keyedBy: AnyKey.self, forKey: inner)) != nil {
             throw SettingsProblem(
-              "section \"\(key.stringValue)\" holds another section \"\(inner.stringValue)\"; one level of sections only")
+              "section \"\(key.stringValue)\" holds another section \"\(inner.stringValue)\"; one level of sections only"
+            )
           }
           try read(inner, from: section, seen: &seen)
         }
@@ -182,7 +183,9 @@ extension ExperimentSettings: Codable {
       )
     }
     guard seen.insert(key).inserted else { throw SettingsProblem("\"\(name)\" is set twice") }
-    func value<T: Decodable>(_ type: T.Type = T.self) throws -> T? { try container.decodeIfPresent(T.self, forKey: anyKey) }
+    func value<T: Decodable>(_ type: T.Type = T.self) throws -> T? {
+      try container.decodeIfPresent(T.self, forKey: anyKey)
+    }
     switch key {
     case .model: model = try value() ?? model
     case .weights: weights = try value()

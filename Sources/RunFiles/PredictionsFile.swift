@@ -43,7 +43,8 @@ public enum PredictionsFile {
       header.dropFirst(3).allSatisfy({ $0.hasPrefix("p_") })
     else {
       throw RunFileError(
-        path: path, reason: "is not a predictions file with labels: its header should be path,label,prediction,p_CLASS…")
+        path: path, reason: "is not a predictions file with labels: its header should be path,label,prediction,p_CLASS…"
+      )
     }
     let classes = header.dropFirst(3).map { String($0.dropFirst(2)) }
     var rows: [Row] = []
@@ -69,6 +70,7 @@ public enum PredictionsFile {
     }
     let (_, rows) = try read(folder.testPredictions)
     return RunPredictions(
-      name: folder.name, paths: rows.map(\.path), labels: rows.map { $0.label! }, probabilities: rows.map(\.probabilities))
+      name: folder.name, paths: rows.map(\.path), labels: rows.map { $0.label! },
+      probabilities: rows.map(\.probabilities))
   }
 }

@@ -58,11 +58,15 @@ public struct RunFolder: Sendable, Equatable {
 
   public func readSettings() throws -> ExperimentSettings { try ExperimentSettings.load(file: settingsYAML) }
 
-  public func readConfiguration() throws -> RunConfiguration { try JSONFile.read(RunConfiguration.self, from: settingsJSON) }
+  public func readConfiguration() throws -> RunConfiguration {
+    try JSONFile.read(RunConfiguration.self, from: settingsJSON)
+  }
 
   // MARK: Metrics
 
-  public func writeTrainingSummary(_ summary: TrainingSummary) throws { try JSONFile.write(summary, to: trainingSummary) }
+  public func writeTrainingSummary(_ summary: TrainingSummary) throws {
+    try JSONFile.write(summary, to: trainingSummary)
+  }
   public func readTrainingSummary() throws -> TrainingSummary {
     try JSONFile.read(TrainingSummary.self, from: trainingSummary)
   }

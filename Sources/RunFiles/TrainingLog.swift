@@ -68,11 +68,13 @@ extension TrainingLogEvent: Codable {
         step: try container.decode(Int.self, forKey: .step))
     case .stopped:
       self = .stopped(
-        reason: try container.decode(String.self, forKey: .reason), epoch: try container.decode(Int.self, forKey: .epoch),
+        reason: try container.decode(String.self, forKey: .reason),
+        epoch: try container.decode(Int.self, forKey: .epoch),
         step: try container.decode(Int.self, forKey: .step))
     case .earlyStop:
       self = .earlyStop(
-        epoch: try container.decode(Int.self, forKey: .epoch), bestEpoch: try container.decode(Int.self, forKey: .bestEpoch))
+        epoch: try container.decode(Int.self, forKey: .epoch),
+        bestEpoch: try container.decode(Int.self, forKey: .bestEpoch))
     case .finished: self = .finished(bestEpoch: try container.decode(Int.self, forKey: .bestEpoch))
     }
   }

@@ -23,7 +23,8 @@ extension OrthogonalSpheresVariant {
   public func loss(_ features: Tensor) throws -> Tensor {
     let shape = features.shape
     guard shape.count == 2 else {
-      throw TrainingError.invalidSetting("the OS loss needs penultimate features of shape [batch, features], got \(shape)")
+      throw TrainingError.invalidSetting(
+        "the OS loss needs penultimate features of shape [batch, features], got \(shape)")
     }
     // Under autocast the features may arrive in bfloat16; the Gram matrix wants full precision.
     let z = features.dtype.byteCount < 4 ? try features.to(.float32) : features
@@ -38,7 +39,8 @@ extension OrthogonalSpheresVariant {
       return try (gram - Tensor.eye(shape[1], device: z.device)).norm(dims: [0, 1])
     case .blocks(let count):
       guard count >= 1, shape[1] % count == 0 else {
-        throw TrainingError.invalidSetting("blocks(\(count)): \(shape[1]) features do not split into \(count) equal blocks")
+        throw TrainingError.invalidSetting(
+          "blocks(\(count)): \(shape[1]) features do not split into \(count) equal blocks")
       }
       let blocks = try Self.normalized(z.reshaped([shape[0], count, shape[1] / count]), dim: 2)
       let gram = try blocks.matmul(blocks.transposed(1, 2))  // B × k × k

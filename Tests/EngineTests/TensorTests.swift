@@ -169,6 +169,8 @@ import Testing
     let real = try Tensor.ones([2])
     let complex = try withExtendedLifetime(real) { try Tensor.make { ct_to_dtype($0, real.handle, 9) } }  // complex64
     #expect(complex.dtype == .unsupported)
-    #expect(throws: CheckpointError.self) { try Safetensors.write(["c": complex], to: "/tmp/orthocxr-unsupported.safetensors") }
+    #expect(throws: CheckpointError.self) {
+      try Safetensors.write(["c": complex], to: "/tmp/orthocxr-unsupported.safetensors")
+    }
   }
 }

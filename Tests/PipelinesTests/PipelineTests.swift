@@ -73,7 +73,8 @@ func modelTensors(_ path: String) throws -> [String: [Float]] {
     #expect(message.contains("kept new (the classifier)"), "\(message)")
     let trained = try modelTensors(run.folder.bestCheckpoint)
     #expect(try network.stateDict()["conv1.weight"]!.toArray(Float.self) == trained["conv1.weight"])
-    #expect(try network.stateDict()["layer4.1.bn2.running_var"]!.toArray(Float.self) == trained["layer4.1.bn2.running_var"])
+    #expect(
+      try network.stateDict()["layer4.1.bn2.running_var"]!.toArray(Float.self) == trained["layer4.1.bn2.running_var"])
   }
 
   /// Rows of the predictions file come from the batches' own indices: an unreadable image that the
@@ -88,7 +89,8 @@ func modelTensors(_ path: String) throws -> [String: [Float]] {
     experiment.settings.badImages = "skip"
     var loader = try LoaderSettings(experiment.settings)
     loader.batchSize = 2
-    let result = try EvaluationPipeline.evaluate(checkpoint: run.folder.bestCheckpoint, on: experiment.folder + "/test.txt", loader: loader)
+    let result = try EvaluationPipeline.evaluate(
+      checkpoint: run.folder.bestCheckpoint, on: experiment.folder + "/test.txt", loader: loader)
     #expect(result.predictions.count == entries.count - 1)
     #expect(!result.predictions.contains { $0.path == broken })
     let labelOf = Dictionary(uniqueKeysWithValues: entries.map { ($0.entry.path, $0.classIndex) })
@@ -123,7 +125,8 @@ func modelTensors(_ path: String) throws -> [String: [Float]] {
     try Safetensors.write(tensors, metadata: info, to: broken)
     tensors.removeAll()
     let error = #expect(throws: CheckpointError.self) { try TrainedModel.load(broken) }
-    #expect(error?.description.contains("\"image_size\"") == true && error?.description.contains("--image-size") == true)
+    #expect(
+      error?.description.contains("\"image_size\"") == true && error?.description.contains("--image-size") == true)
   }
 
   /// A calibrated checkpoint is the model and its temperature, with no optimizer or random state.
@@ -146,7 +149,8 @@ func modelTensors(_ path: String) throws -> [String: [Float]] {
     let run = try TrainingPipeline.train(experiment.settings)
     let images = experiment.folder + "/images"
     let before = try FileManager.default.contentsOfDirectory(atPath: experiment.folder).sorted()
-    let plain = try PredictionPipeline.predict(checkpoint: run.folder.calibratedCheckpoint, images: [images], heatmaps: nil)
+    let plain = try PredictionPipeline.predict(
+      checkpoint: run.folder.calibratedCheckpoint, images: [images], heatmaps: nil)
     #expect(plain.predictions.count == 27 && plain.predictions.allSatisfy { $0.heatmap == nil })
     #expect(try FileManager.default.contentsOfDirectory(atPath: experiment.folder).sorted() == before)
     let withMaps = try PredictionPipeline.predict(
@@ -187,6 +191,9 @@ func modelTensors(_ path: String) throws -> [String: [Float]] {
     let validationEntries = try DatasetSource.load(validation)
     #expect(trainEntries.count + validationEntries.count == 30)
     #expect(Set(trainEntries.map(\.patientID)).isDisjoint(with: validationEntries.map(\.patientID)))
-    #expect(Dictionary(grouping: validationEntries, by: \.label).mapValues(\.count) == ["COVID-19": 2, "normal": 2, "pneumonia": 2])
+    #expect(
+      Dictionary(grouping: validationEntries, by: \.label).mapValues(\.count) == [
+        "COVID-19": 2, "normal": 2, "pneumonia": 2,
+      ])
   }
 }

@@ -20,7 +20,10 @@ import Testing
     try log.append(.start(settings: settings.training))
     for step in 1...3 {
       try log.append(
-        .step(StepRecord(epoch: 0, step: step * 10, loss: 1 / Double(step), crossEntropy: 0.9 / Double(step), os: 0.2, learningRate: 0.001)))
+        .step(
+          StepRecord(
+            epoch: 0, step: step * 10, loss: 1 / Double(step), crossEntropy: 0.9 / Double(step), os: 0.2,
+            learningRate: 0.001)))
     }
     try log.append(
       .epoch(

@@ -142,4 +142,3 @@ func imagesPerSecond(
   progress(nil)
   return Double(steps * batchSize) / elapsed.seconds
 }
-

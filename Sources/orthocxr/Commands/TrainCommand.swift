@@ -55,11 +55,16 @@ struct TrainCommand: ParsableCommand {
     } catch let problem as SettingsProblem {
       throw ValidationError(problem.description)
     }
-    guard settings.train != nil else { throw ValidationError("give the training split: --train (or train: in --config)") }
-    guard settings.output != nil else { throw ValidationError("give the run folder: --output (or output: in --config)") }
+    guard settings.train != nil else {
+      throw ValidationError("give the training split: --train (or train: in --config)")
+    }
+    guard settings.output != nil else {
+      throw ValidationError("give the run folder: --output (or output: in --config)")
+    }
     guard Architecture(rawValue: settings.model) != nil else {
       throw ValidationError(
-        "--model must be one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(settings.model)\"")
+        "--model must be one of \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(settings.model)\""
+      )
     }
     return settings
   }
@@ -163,7 +168,8 @@ struct ExperimentOptions: ParsableArguments {
     if let classWeights {
       let values = classWeights.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
       guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
-        throw ValidationError("--class-weights takes numbers separated by commas, such as 1,2,1; got \"\(classWeights)\"")
+        throw ValidationError(
+          "--class-weights takes numbers separated by commas, such as 1,2,1; got \"\(classWeights)\"")
       }
       settings.training.classWeights = values.map { $0! }
     }
