@@ -70,7 +70,7 @@ public enum DemoPipeline {
         "3. training the \(name) (λ = \(lambda)\(lambda > 0 ? ", OS variant batch" : "")), ResNet-18, "
           + "\(demo.imageSize) px, \(demo.epochs) epochs")
       var hooks = TrainingPipeline.Hooks(output: PipelineOutput(message: { _ in }, progress: say.progress))
-      hooks.output.message = { line in if line.hasPrefix("epoch ") { say.message("   \(name) " + line) } }
+      hooks.onEpoch = { record in say.message("   \(name) " + TrainingPipeline.epochLine(record)) }
       hooks.resamples = 500
       outcomes.append((name, try TrainingPipeline.train(settings, hooks: hooks)))
     }
@@ -202,7 +202,7 @@ public enum DemoPipeline {
             guard let test = outcome.test, let calibration = outcome.calibration else {
               return "–".padding(toLength: 26, withPad: " ", startingAt: 0)
             }
-            return value(test.report, test.uncalibrated, calibration.temperature).padding(
+            return value(test.report, test.uncalibrated(), calibration.temperature).padding(
               toLength: 26, withPad: " ", startingAt: 0)
           }.joined())
     }

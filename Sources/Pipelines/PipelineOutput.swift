@@ -13,16 +13,6 @@ public struct PipelineOutput {
 
   /// Says nothing.
   public static var silent: PipelineOutput { PipelineOutput(message: { _ in }) }
-
-  /// The same output with every message indented (for a step of a larger pipeline).
-  func indented(_ prefix: String) -> PipelineOutput {
-    let message = self.message
-    return PipelineOutput(
-      message: { text in
-        message(
-          text.split(separator: "\n", omittingEmptySubsequences: false).map { prefix + $0 }.joined(separator: "\n"))
-      }, progress: progress)
-  }
 }
 
 /// "3m12s", "1h04m".

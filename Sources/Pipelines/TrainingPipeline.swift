@@ -21,6 +21,8 @@ public enum TrainingPipeline {
   public struct Hooks {
     public var stopRequested: () -> Bool = { false }
     public var output: PipelineOutput = .silent
+    /// Called after every epoch; by default the epoch's line goes to `output`.
+    public var onEpoch: ((EpochRecord) -> Void)?
     /// Bootstrap resamples of the test metrics' intervals.
     public var resamples = 1_000
 
@@ -78,9 +80,9 @@ public enum TrainingPipeline {
           + "\(step.batch)/\(step.batches) loss \(String(format: "%.4f", step.loss)) · "
           + "\(String(format: "%.1f", step.imagesPerSecond)) img/s · \(durationText(step.secondsLeft)) left")
     }
-    trainer.onEpoch = { record in
+    trainer.onEpoch = { [onEpoch = hooks.onEpoch] record in
       say.progress(nil)
-      say.message(epochLine(record))
+      if let onEpoch { onEpoch(record) } else { say.message(epochLine(record)) }
     }
     let lambda = settings.training.lambda
     say.message(

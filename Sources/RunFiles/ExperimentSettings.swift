@@ -183,89 +183,86 @@ extension ExperimentSettings: Codable {
       )
     }
     guard seen.insert(key).inserted else { throw SettingsProblem("\"\(name)\" is set twice") }
-    func value<T: Decodable>(_ type: T.Type = T.self) throws -> T? {
-      try container.decodeIfPresent(T.self, forKey: anyKey)
-    }
-    switch key {
-    case .model: model = try value() ?? model
-    case .weights: weights = try value()
-    case .imageSize: imageSize = try value() ?? imageSize
-    case .channels: channels = try value() ?? channels
-    case .train: train = try value()
-    case .val: val = try value()
-    case .test: test = try value()
-    case .labelMap: labelMap = try value() ?? labelMap
-    case .images: images = try value()
-    case .badImages: badImages = try value() ?? badImages
-    case .noAugmentation: augmentation = !(try value(Bool.self) ?? !augmentation)
-    case .lambda: training.lambda = try value() ?? training.lambda
-    case .osVariant: training.osVariant = try value() ?? training.osVariant
-    case .labelSmoothing: training.labelSmoothing = try value() ?? training.labelSmoothing
-    case .classWeights: training.classWeights = try value()
-    case .optimizer: training.optimizer = try value() ?? training.optimizer
-    case .learningRate: training.learningRate = try value() ?? training.learningRate
-    case .momentum: training.momentum = try value() ?? training.momentum
-    case .weightDecay: training.weightDecay = try value() ?? training.weightDecay
-    case .schedule: training.schedule = try value() ?? training.schedule
-    case .warmupEpochs: training.warmupEpochs = try value() ?? training.warmupEpochs
-    case .stepEpochs: training.stepEpochs = try value()
-    case .gamma: training.gamma = try value() ?? training.gamma
-    case .epochs: training.epochs = try value() ?? training.epochs
-    case .batchSize: batchSize = try value() ?? batchSize
-    case .select: training.selectionMetric = try value() ?? training.selectionMetric
-    case .patience: training.earlyStoppingPatience = try value()
-    case .fp32: training.mixedPrecision = !(try value(Bool.self) ?? !training.mixedPrecision)
-    case .seed: training.seed = try value() ?? training.seed
-    case .seeds: seeds = try value()
-    case .output: output = try value()
-    case .logEvery: training.logEvery = try value() ?? training.logEvery
-    case .workers: workers = try value() ?? workers
-    case .threads: threads = try value() ?? threads
-    }
+    try Self.field(key).decode(&self, container, anyKey)
   }
 
   public func encode(to encoder: any Encoder) throws {
     var root = encoder.container(keyedBy: AnyKey.self)
     for (name, keys) in Self.sections {
-      var section = root.nestedContainer(keyedBy: Key.self, forKey: AnyKey(name))
-      for key in keys {
-        switch key {
-        case .model: try section.encode(model, forKey: key)
-        case .weights: try section.encode(weights, forKey: key)
-        case .imageSize: try section.encode(imageSize, forKey: key)
-        case .channels: try section.encode(channels, forKey: key)
-        case .train: try section.encode(train, forKey: key)
-        case .val: try section.encode(val, forKey: key)
-        case .test: try section.encode(test, forKey: key)
-        case .labelMap: try section.encode(labelMap, forKey: key)
-        case .images: try section.encode(images, forKey: key)
-        case .badImages: try section.encode(badImages, forKey: key)
-        case .noAugmentation: try section.encode(!augmentation, forKey: key)
-        case .lambda: try section.encode(training.lambda, forKey: key)
-        case .osVariant: try section.encode(training.osVariant, forKey: key)
-        case .labelSmoothing: try section.encode(training.labelSmoothing, forKey: key)
-        case .classWeights: try section.encode(training.classWeights, forKey: key)
-        case .optimizer: try section.encode(training.optimizer, forKey: key)
-        case .learningRate: try section.encode(training.learningRate, forKey: key)
-        case .momentum: try section.encode(training.momentum, forKey: key)
-        case .weightDecay: try section.encode(training.weightDecay, forKey: key)
-        case .schedule: try section.encode(training.schedule, forKey: key)
-        case .warmupEpochs: try section.encode(training.warmupEpochs, forKey: key)
-        case .stepEpochs: try section.encode(training.stepEpochs, forKey: key)
-        case .gamma: try section.encode(training.gamma, forKey: key)
-        case .epochs: try section.encode(training.epochs, forKey: key)
-        case .batchSize: try section.encode(batchSize, forKey: key)
-        case .select: try section.encode(training.selectionMetric, forKey: key)
-        case .patience: try section.encode(training.earlyStoppingPatience, forKey: key)
-        case .fp32: try section.encode(!training.mixedPrecision, forKey: key)
-        case .seed: try section.encode(training.seed, forKey: key)
-        case .seeds: try section.encode(seeds, forKey: key)
-        case .output: try section.encode(output, forKey: key)
-        case .logEvery: try section.encode(training.logEvery, forKey: key)
-        case .workers: try section.encode(workers, forKey: key)
-        case .threads: try section.encode(threads, forKey: key)
-        }
-      }
+      var section = root.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey(name))
+      for key in keys { try Self.field(key).encode(self, &section, AnyKey(key.rawValue)) }
+    }
+  }
+
+  /// How one setting is read and written: the single table of which key is which stored value.
+  struct Field {
+    let decode: (inout ExperimentSettings, KeyedDecodingContainer<AnyKey>, AnyKey) throws -> Void
+    let encode: (ExperimentSettings, inout KeyedEncodingContainer<AnyKey>, AnyKey) throws -> Void
+
+    /// A setting with a default: null or absent keeps it.
+    static func value<Value: Codable>(_ path: WritableKeyPath<ExperimentSettings, Value>) -> Field {
+      Field(
+        decode: { settings, container, key in
+          if let value = try container.decodeIfPresent(Value.self, forKey: key) { settings[keyPath: path] = value }
+        },
+        encode: { settings, container, key in try container.encode(settings[keyPath: path], forKey: key) })
+    }
+
+    /// An optional setting: null clears it.
+    static func optional<Value: Codable>(_ path: WritableKeyPath<ExperimentSettings, Value?>) -> Field {
+      Field(
+        decode: { settings, container, key in
+          settings[keyPath: path] = try container.decodeIfPresent(Value.self, forKey: key)
+        },
+        encode: { settings, container, key in try container.encode(settings[keyPath: path], forKey: key) })
+    }
+
+    /// A flag that switches a setting off (no-augmentation, fp32).
+    static func negated(_ path: WritableKeyPath<ExperimentSettings, Bool>) -> Field {
+      Field(
+        decode: { settings, container, key in
+          if let flag = try container.decodeIfPresent(Bool.self, forKey: key) { settings[keyPath: path] = !flag }
+        },
+        encode: { settings, container, key in try container.encode(!settings[keyPath: path], forKey: key) })
+    }
+  }
+
+  static func field(_ key: Key) -> Field {
+    switch key {
+    case .model: .value(\.model)
+    case .weights: .optional(\.weights)
+    case .imageSize: .value(\.imageSize)
+    case .channels: .value(\.channels)
+    case .train: .optional(\.train)
+    case .val: .optional(\.val)
+    case .test: .optional(\.test)
+    case .labelMap: .value(\.labelMap)
+    case .images: .optional(\.images)
+    case .badImages: .value(\.badImages)
+    case .noAugmentation: .negated(\.augmentation)
+    case .lambda: .value(\.training.lambda)
+    case .osVariant: .value(\.training.osVariant)
+    case .labelSmoothing: .value(\.training.labelSmoothing)
+    case .classWeights: .optional(\.training.classWeights)
+    case .optimizer: .value(\.training.optimizer)
+    case .learningRate: .value(\.training.learningRate)
+    case .momentum: .value(\.training.momentum)
+    case .weightDecay: .value(\.training.weightDecay)
+    case .schedule: .value(\.training.schedule)
+    case .warmupEpochs: .value(\.training.warmupEpochs)
+    case .stepEpochs: .optional(\.training.stepEpochs)
+    case .gamma: .value(\.training.gamma)
+    case .epochs: .value(\.training.epochs)
+    case .batchSize: .value(\.batchSize)
+    case .select: .value(\.training.selectionMetric)
+    case .patience: .optional(\.training.earlyStoppingPatience)
+    case .fp32: .negated(\.training.mixedPrecision)
+    case .seed: .value(\.training.seed)
+    case .seeds: .optional(\.seeds)
+    case .output: .optional(\.output)
+    case .logEvery: .value(\.training.logEvery)
+    case .workers: .value(\.workers)
+    case .threads: .value(\.threads)
     }
   }
 }
