@@ -2,31 +2,16 @@
 import Foundation
 import PackageDescription
 
-// libtorch comes from the PyPI wheel torch==2.15.0, installed by `scripts/bootstrap` into a cache
-// folder (default ~/.cache/orthocxr/torch-2.15.0, or the folder named by LIBTORCH) that holds torch/
-// and nvidia/. Binaries get an rpath to it, so they run without LD_LIBRARY_PATH.
-let environment = ProcessInfo.processInfo.environment
-let libtorchRoot =
-  environment["LIBTORCH"]
-  ?? "\(environment["HOME"] ?? "/root")/.cache/orthocxr/torch-2.15.0"
-let torchLib = "\(libtorchRoot)/torch/lib"
-let libtorchFound = FileManager.default.fileExists(atPath: "\(torchLib)/libtorch_cpu.so")
-// libtorch_cpu.so needs libcudart and libcupti at load time, even for CPU work.
-let runtimePaths = [torchLib, "\(libtorchRoot)/nvidia/cu13/lib"]
-
-let shimFlags: [String] =
-  libtorchFound
-  ? [
-    "-I\(libtorchRoot)/torch/include",
-    "-I\(libtorchRoot)/torch/include/torch/csrc/api/include",
-    "-D_GLIBCXX_USE_CXX11_ABI=1",
-    "-Wno-deprecated-declarations",
-  ]
-  // Makes the shim stop with a message that names the command to run.
-  : ["-DORTHOCXR_LIBTORCH_MISSING"]
-
-let linkFlags: [String] =
-  ["-L\(torchLib)"] + runtimePaths.flatMap { ["-Xlinker", "-rpath", "-Xlinker", $0] }
+// libtorch reaches the package through one C library, liborthocxr_torch.so (the shim), and GDCM
+// through its headers; `scripts/bootstrap` builds and installs both with pkg-config files
+// (orthocxr-torch.pc, orthocxr-gdcm.pc), so that this manifest has no unsafe flags and other packages
+// can depend on OrthoCXR by URL. Swapping libtorch (CPU, CUDA, another version) rebuilds only the shim.
+//
+// The pixel loops (Imaging, Datasets, Evaluation, Explanations) are optimised even in debug builds when
+// ORTHOCXR_OPTIMIZED_DEBUG=1, as scripts/test sets it, so that tests on full-size radiographs stay fast.
+// It is an unsafe flag, hence opt-in: without it the package stays usable as a dependency.
+let optimizedInDebug: [SwiftSetting] =
+  ProcessInfo.processInfo.environment["ORTHOCXR_OPTIMIZED_DEBUG"] == "1" ? [.unsafeFlags(["-O"])] : []
 
 let package = Package(
   name: "OrthoCXR",
@@ -52,30 +37,20 @@ let package = Package(
     .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
   ],
   targets: [
-    .target(
-      name: "CTorch",
-      cxxSettings: [.unsafeFlags(shimFlags)],
-      linkerSettings: [
-        .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .unsafeFlags(linkFlags),
-      ]
-    ),
+    .systemLibrary(name: "CTorch", pkgConfig: "orthocxr-torch"),
     .target(name: "Engine", dependencies: ["CTorch"]),
     // The one seeded generator of the project (data pipeline, augmentation, bootstrap).
     .target(name: "Randomness"),
     .target(name: "CImageIO", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
-    .target(
-      name: "CDicom",
-      cxxSettings: [.unsafeFlags(["-I/usr/include/gdcm-3.0", "-Wno-deprecated-declarations"])],
-      linkerSettings: ["gdcmMSFF", "gdcmDSED", "gdcmDICT", "gdcmIOD", "gdcmCommon"].map { .linkedLibrary($0) }
-    ),
-    // Pixel loops run optimised even in debug builds, so that tests on full-size radiographs stay fast.
-    .target(name: "Imaging", dependencies: ["CImageIO", "CDicom", "Randomness"], swiftSettings: [.unsafeFlags(["-O"])]),
+    .systemLibrary(name: "CGDCM", pkgConfig: "orthocxr-gdcm"),
+    .target(name: "CDicom", dependencies: ["CGDCM"]),
+    .target(name: "Imaging", dependencies: ["CImageIO", "CDicom", "Randomness"], swiftSettings: optimizedInDebug),
     .target(
       name: "Datasets", dependencies: ["Imaging", "Engine", "Randomness", .product(name: "CSV", package: "CSV.swift")],
-      swiftSettings: [.unsafeFlags(["-O"])]),
+      swiftSettings: optimizedInDebug),
     .target(name: "Models", dependencies: ["Engine"]),
     .target(name: "Training", dependencies: ["Engine", "Models", "Datasets", "Evaluation", "RunFiles"]),
-    .target(name: "Evaluation", dependencies: ["Randomness"], swiftSettings: [.unsafeFlags(["-O"])]),
+    .target(name: "Evaluation", dependencies: ["Randomness"], swiftSettings: optimizedInDebug),
     // The files of a run folder and of an explanation folder: one typed writer and reader each.
     // No libtorch here, so that reports and other readers build without it.
     .target(
@@ -87,7 +62,7 @@ let package = Package(
     .target(
       name: "Explanations",
       dependencies: ["Engine", "Models", "Imaging", "Datasets", "Evaluation", "Randomness", "RunFiles"],
-      swiftSettings: [.unsafeFlags(["-O"])]),
+      swiftSettings: optimizedInDebug),
     // Self-contained HTML reports with inline SVG charts.
     .target(name: "Reports", dependencies: ["Evaluation", "Imaging", "RunFiles"]),
     // Train → calibrate → evaluate, explain, compare, report, demo: each one call, for the command

@@ -1,6 +1,9 @@
 // The implementation of cdicom.h: GDCM calls and value conversion; display logic lives in Swift.
 #include "cdicom.h"
 
+// GDCM 3 marks some calls used in this file as deprecated; they remain the documented way to read
+// these tags, so the warning is off for the whole file.
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include <gdcmAttribute.h>
 #include <gdcmDataSet.h>
 #include <gdcmImage.h>
