@@ -112,6 +112,10 @@ int ct_load_library(const char *path) {
 int ct_cuda_is_available(void) { return torch::cuda::is_available() ? 1 : 0; }
 int ct_cuda_device_count(void) { return static_cast<int>(torch::cuda::device_count()); }
 int ct_cuda_synchronize(int device_index) { PROTECT(torch::cuda::synchronize(device_index)) }
+void ct_set_cuda_tf32(int convolutions, int matrix_products) {
+  at::globalContext().setAllowTF32CuDNN(convolutions != 0);
+  at::globalContext().setAllowTF32CuBLAS(matrix_products != 0);
+}
 
 void ct_set_grad_enabled(int enabled) { c10::GradMode::set_enabled(enabled != 0); }
 int ct_is_grad_enabled(void) { return c10::GradMode::is_enabled() ? 1 : 0; }
@@ -367,9 +371,18 @@ int ct_one_hot(ct_tensor *out, ct_tensor t, int64_t num_classes) {
 int ct_to_dtype(ct_tensor *out, ct_tensor t, int dtype) {
   PROTECT(*out = wrap(T(t).to(scalar_type(dtype))))
 }
-int ct_to_device(ct_tensor *out, ct_tensor t, int device_type, int device_index) {
+int ct_to_device(ct_tensor *out, ct_tensor t, int device_type, int device_index, int non_blocking) {
   PROTECT(*out = wrap(T(t).to(at::Device(static_cast<at::DeviceType>(device_type),
-                                         static_cast<c10::DeviceIndex>(device_index)))))
+                                         static_cast<c10::DeviceIndex>(device_index)),
+                              /*non_blocking=*/non_blocking != 0)))
+}
+int ct_pin_memory(ct_tensor *out, ct_tensor t) { PROTECT(*out = wrap(T(t).pin_memory())) }
+int ct_is_pinned(ct_tensor t) {
+  try {
+    return T(t).is_pinned() ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
 }
 int ct_clone(ct_tensor *out, ct_tensor t) { PROTECT(*out = wrap(T(t).clone())) }
 

@@ -59,6 +59,10 @@ int ct_load_library(const char *path);
 int ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
 int ct_cuda_synchronize(int device_index);
+/// Whether CUDA float32 convolutions (cuDNN) and matrix products (cuBLAS) may use TensorFloat-32.
+/// PyTorch's defaults are: convolutions yes, matrix products no. Off, CUDA float32 results match the
+/// CPU's to float32 rounding.
+void ct_set_cuda_tf32(int convolutions, int matrix_products);
 
 void ct_set_grad_enabled(int enabled);
 int ct_is_grad_enabled(void);
@@ -218,7 +222,13 @@ int ct_cat(ct_tensor *out, const ct_tensor *tensors, int count, int64_t dim);
 int ct_stack(ct_tensor *out, const ct_tensor *tensors, int count, int64_t dim);
 int ct_one_hot(ct_tensor *out, ct_tensor t, int64_t num_classes);
 int ct_to_dtype(ct_tensor *out, ct_tensor t, int dtype);
-int ct_to_device(ct_tensor *out, ct_tensor t, int device_type, int device_index);
+/// non_blocking: a copy from pinned host memory to a GPU returns before it is done (queued on the
+/// device's stream, like PyTorch's `.to(device, non_blocking=True)`).
+int ct_to_device(ct_tensor *out, ct_tensor t, int device_type, int device_index, int non_blocking);
+/// A copy of a CPU tensor in page-locked (pinned) memory, for fast and asynchronous copies to a GPU.
+/// Needs the CUDA backend loaded.
+int ct_pin_memory(ct_tensor *out, ct_tensor t);
+int ct_is_pinned(ct_tensor t);
 int ct_clone(ct_tensor *out, ct_tensor t);
 
 // MARK: Reductions

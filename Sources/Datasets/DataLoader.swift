@@ -62,6 +62,10 @@ public final class DataLoader: @unchecked Sendable {
     public var dtype: DType = .float32
     public var memoryFormat: MemoryFormat = .contiguous
     public var badImages: BadImagePolicy = .fail
+    /// Where batches are delivered. For a GPU, workers assemble each batch in pinned host memory and
+    /// `next()` queues its copy without waiting (PyTorch's pin_memory and non_blocking); the device
+    /// must have been made available (`Torch.makeAvailable`).
+    public var device: Device = .cpu
 
     public init() {}
   }
@@ -162,7 +166,11 @@ public final class DataLoader: @unchecked Sendable {
     }
     if options.dtype != .float32 { images = try images.to(options.dtype) }
     if options.memoryFormat != .contiguous { images = try images.contiguous(options.memoryFormat) }
-    let labels = try Tensor(kept.map { Int64(entries[$0].classIndex) })
+    var labels = try Tensor(kept.map { Int64(entries[$0].classIndex) })
+    if options.device != .cpu {
+      images = try images.pinned()
+      labels = try labels.pinned()
+    }
     return Batch(images: images, labels: labels, indices: kept)
   }
 
@@ -198,7 +206,14 @@ public final class DataLoader: @unchecked Sendable {
 
     /// The next batch in order, nil at the end of the epoch. Throws the first unreadable image's
     /// error under the `fail` policy.
-    public func next() throws -> Batch? { try pipeline.next() }
+    public func next() throws -> Batch? {
+      guard let batch = try pipeline.next() else { return nil }
+      let device = pipeline.loader.options.device
+      guard device != .cpu else { return batch }
+      return Batch(
+        images: try batch.images.to(device, nonBlocking: true), labels: try batch.labels.to(device, nonBlocking: true),
+        indices: batch.indices)
+    }
 
     /// Stops the workers (also done when the epoch is released).
     public func stop() { pipeline.stop() }

@@ -1,3 +1,4 @@
+import Engine
 import Imaging
 
 /// How a decoded X-ray becomes network input: crop, resize, normalise, channels. Deterministic;
@@ -76,5 +77,22 @@ public struct Preprocessing: Equatable, Sendable {
       writeNormalized(image, into: buffer)
       initialized = buffer.count
     }
+  }
+}
+
+extension Preprocessing {
+  /// Network-sized images (already resized) as one normalised (N, C, size, size) float32 batch on
+  /// `device`.
+  public func batch(_ images: [GrayImage], on device: Device = .cpu) throws -> Tensor {
+    let plane = channels * size * size
+    var values = [Float](repeating: 0, count: images.count * plane)
+    values.withUnsafeMutableBufferPointer { buffer in
+      for (index, image) in images.enumerated() {
+        writeNormalized(
+          image, into: UnsafeMutableBufferPointer(rebasing: buffer[(index * plane)..<((index + 1) * plane)]))
+      }
+    }
+    let batch = try Tensor(values, shape: [images.count, channels, size, size])
+    return device == .cpu ? batch : try batch.to(device)
   }
 }

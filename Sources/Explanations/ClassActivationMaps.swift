@@ -109,7 +109,7 @@ public final class CAMExplainer {
         activations = try spatialActivations(capture.value)
       }
       let chosen = try targets ?? predictions(logits)
-      let indices = try Tensor(chosen.map { Int64($0) }, shape: [chosen.count, 1])
+      let indices = try Tensor(chosen.map { Int64($0) }, shape: [chosen.count, 1]).to(logits.device)
       let score = try logits.gather(dim: 1, indices: indices).sum()
       guard let gradient = try Tensor.gradients(of: [score], withRespectTo: [activations]).first ?? nil else {
         throw ExplanationError("the class scores do not depend on layer \"\(layerName)\"")

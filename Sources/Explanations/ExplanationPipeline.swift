@@ -145,7 +145,7 @@ public final class ExplanationPipeline {
     while start < images.count {
       let batch = try tensor(Array(images[start..<min(start + settings.batchSize * 2, images.count)]))
       let logits = try noGrad {
-        try Autocast.run(if: settings.mixedPrecisionScoring) { try model(batch) }.to(.float32)
+        try Autocast.run(if: settings.mixedPrecisionScoring, on: model.device) { try model(batch) }.to(.float32)
       }
       scores += try (logits / temperature).softmax(dim: 1).select(dim: 1, index: target).to(.float64).toArray(
         Double.self)
@@ -154,18 +154,8 @@ public final class ExplanationPipeline {
     return scores
   }
 
-  /// Network-sized images as one normalised (N, C, size, size) batch.
-  func tensor(_ images: [GrayImage]) throws -> Tensor {
-    let plane = preprocessing.channels * preprocessing.size * preprocessing.size
-    var values = [Float](repeating: 0, count: images.count * plane)
-    values.withUnsafeMutableBufferPointer { buffer in
-      for (index, image) in images.enumerated() {
-        preprocessing.writeNormalized(
-          image, into: UnsafeMutableBufferPointer(rebasing: buffer[(index * plane)..<((index + 1) * plane)]))
-      }
-    }
-    return try Tensor(values, shape: [images.count, preprocessing.channels, preprocessing.size, preprocessing.size])
-  }
+  /// Network-sized images as one normalised (N, C, size, size) batch, on the model's device.
+  func tensor(_ images: [GrayImage]) throws -> Tensor { try preprocessing.batch(images, on: model.device) }
 
   /// File names for the outputs: each image's name without its extension, made unique with -2, -3…
   static func outputNames(for paths: [String]) -> [String] {

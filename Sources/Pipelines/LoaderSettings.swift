@@ -2,6 +2,7 @@ import Datasets
 import Engine
 import Evaluation
 import Foundation
+import Models
 import RunFiles
 import Training
 
@@ -14,15 +15,19 @@ public struct LoaderSettings: Equatable, Sendable {
   public var badImages: BadImagePolicy = .fail
   /// libtorch threads.
   public var threads = 2
+  /// Where the model runs and batches are delivered.
+  public var device: Device = .cpu
 
   public init(
-    images: String? = nil, batchSize: Int = 32, workers: Int = 2, badImages: BadImagePolicy = .fail, threads: Int = 2
+    images: String? = nil, batchSize: Int = 32, workers: Int = 2, badImages: BadImagePolicy = .fail, threads: Int = 2,
+    device: Device = .cpu
   ) {
     self.images = images
     self.batchSize = batchSize
     self.workers = workers
     self.badImages = badImages
     self.threads = threads
+    self.device = device
   }
 
   /// The loader part of an experiment's settings.
@@ -30,9 +35,18 @@ public struct LoaderSettings: Equatable, Sendable {
     guard let policy = BadImagePolicy(rawValue: settings.badImages) else {
       throw SettingsProblem("bad-images must be fail or skip, not \"\(settings.badImages)\"")
     }
+    guard let device = Device(settings.device) else {
+      throw SettingsProblem("device must be cpu, cuda or cuda:N, not \"\(settings.device)\"")
+    }
     self.init(
       images: settings.images, batchSize: settings.batchSize, workers: settings.workers, badImages: policy,
-      threads: settings.threads)
+      threads: settings.threads, device: device)
+  }
+
+  /// Makes the device ready (or says what is missing) and moves `network` there.
+  public func place(_ network: any ImageClassifier) throws {
+    try Torch.makeAvailable(device)
+    try network.move(to: device)
   }
 
   public func options(seed: UInt64, shuffle: Bool) -> DataLoader.Options {
@@ -43,6 +57,7 @@ public struct LoaderSettings: Equatable, Sendable {
     options.shuffle = shuffle
     options.badImages = badImages
     options.memoryFormat = .channelsLast
+    options.device = device
     return options
   }
 
@@ -71,6 +86,8 @@ public struct SplitPredictions {
 
   /// Runs `model` over `loader` (bf16 autocast, as training validates).
   public init(model: TrainedModel, loader: DataLoader) throws {
+    try Torch.makeAvailable(loader.options.device)
+    try model.model.move(to: loader.options.device)
     try model.model.setMemoryFormat(.channelsLast)
     let (logits, labels, indices) = try Predictor.logits(of: model.model, on: loader, mixedPrecision: true)
     self.logits = logits

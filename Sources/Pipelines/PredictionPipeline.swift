@@ -38,10 +38,12 @@ public enum PredictionPipeline {
   /// `heatmaps` nil: a forward pass only, no class activation maps.
   public static func predict(
     checkpoint: String, images: [String], heatmaps: Heatmaps?, threads: Int = 2, batchSize: Int = 16,
-    facts: CheckpointFile.ModelFacts = .init(), output say: PipelineOutput = .silent
+    device: Device = .cpu, facts: CheckpointFile.ModelFacts = .init(), output say: PipelineOutput = .silent
   ) throws -> Result {
     Torch.threadCount = threads
+    try Torch.makeAvailable(device)
     let trained = try TrainedModel.load(checkpoint, facts: facts)
+    try trained.model.move(to: device)
     var items: [(path: String, label: Int?)] = []
     for path in images {
       items += try imageInputs(path, labelMap: trained.labelMap, imageFolder: nil).map { ($0.path, nil) }
@@ -85,22 +87,13 @@ public enum PredictionPipeline {
     _ paths: [String], with trained: TrainedModel, batchSize: Int, progress: (Int, Int) -> Void
   ) throws -> [PredictionsFile.Row] {
     let preprocessing = trained.preprocessing
-    let plane = preprocessing.channels * preprocessing.size * preprocessing.size
+    let device = trained.model.device
     var rows: [PredictionsFile.Row] = []
     var start = 0
     while start < paths.count {
       let chunk = Array(paths[start..<min(start + batchSize, paths.count)])
-      var values = [Float](repeating: 0, count: chunk.count * plane)
-      try values.withUnsafeMutableBufferPointer { buffer in
-        for (index, path) in chunk.enumerated() {
-          let image = preprocessing.resize(try ImageReader.read(path))
-          preprocessing.writeNormalized(
-            image, into: UnsafeMutableBufferPointer(rebasing: buffer[(index * plane)..<((index + 1) * plane)]))
-        }
-      }
-      let batch = try Tensor(
-        values, shape: [chunk.count, preprocessing.channels, preprocessing.size, preprocessing.size])
-      let logits = try noGrad { try Autocast.run { try trained.model(batch) }.to(.float32) }
+      let batch = try preprocessing.batch(chunk.map { preprocessing.resize(try ImageReader.read($0)) }, on: device)
+      let logits = try noGrad { try Autocast.run(on: device) { try trained.model(batch) }.to(.float32) }
       let probabilities = try (logits / trained.temperature).softmax(dim: 1).to(.float64).toArray(Double.self)
       let classes = trained.classes.count
       for (index, path) in chunk.enumerated() {

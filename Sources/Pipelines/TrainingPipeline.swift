@@ -47,6 +47,7 @@ public enum TrainingPipeline {
     let loader = try LoaderSettings(settings)
     let say = hooks.output
     Torch.threadCount = loader.threads
+    try Torch.makeAvailable(loader.device)
     let seed = settings.training.seed
     Torch.seed(seed)
     let description = try CheckpointFile.ModelDescription(
@@ -66,6 +67,7 @@ public enum TrainingPipeline {
     if let weights = settings.weights, !resume {
       say.message(try loadWeights(weights, into: network))
     }
+    try loader.place(network)
     try network.setMemoryFormat(.channelsLast)
     let folder = RunFolder(output)
     try folder.writeSettings(settings, classes: map.classes)
@@ -87,7 +89,8 @@ public enum TrainingPipeline {
     let lambda = settings.training.lambda
     say.message(
       "training \(architecture.rawValue) on \(trainEntries.count) images (\(map.classes.joined(separator: ", "))), "
-        + "λ = \(lambda) (\(settings.training.osVariant)), \(settings.training.epochs) epochs → \(output)/")
+        + "λ = \(lambda) (\(settings.training.osVariant)), \(settings.training.epochs) epochs on \(loader.device) → \(output)/"
+    )
     let summary: TrainingSummary
     do {
       summary = try trainer.run(resume: resume)

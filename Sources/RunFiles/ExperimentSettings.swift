@@ -42,6 +42,8 @@ public struct ExperimentSettings: Equatable, Sendable {
   public var workers = 2
   /// libtorch threads.
   public var threads = 2
+  /// Where the model trains: "cpu", "cuda" or "cuda:N".
+  public var device = "cpu"
 
   public init() {}
 
@@ -106,10 +108,19 @@ public struct ExperimentSettings: Equatable, Sendable {
     try require(
       training.classWeights.map { $0.allSatisfy { $0 >= 0 && $0.isFinite } } ?? true,
       "--class-weights must be numbers that are not negative")
+    try require(
+      isDeviceName(device), "--device must be cpu, cuda or cuda:N (N a GPU's number), not \"\(device)\"")
     if let seeds {
       try require(!seeds.isEmpty && Set(seeds).count == seeds.count, "--seeds must be different whole numbers")
     }
   }
+}
+
+/// "cpu", "cuda" or "cuda:N", as `Device(parsing:)` in Engine reads them (RunFiles has no libtorch).
+public func isDeviceName(_ name: String) -> Bool {
+  if name == "cpu" || name == "cuda" { return true }
+  guard name.hasPrefix("cuda:"), let index = Int(name.dropFirst(5)) else { return false }
+  return index >= 0
 }
 
 /// A setting that is unknown, repeated or out of range.
@@ -128,7 +139,7 @@ extension ExperimentSettings: Codable {
     case optimizer, learningRate = "learning-rate", momentum, weightDecay = "weight-decay"
     case schedule, warmupEpochs = "warmup-epochs", stepEpochs = "step-epochs", gamma, epochs
     case batchSize = "batch-size", select, patience, fp32, seed, seeds, output, logEvery = "log-every"
-    case workers, threads
+    case workers, threads, device
   }
 
   static let sections: [(name: String, keys: [Key])] = [
@@ -139,7 +150,7 @@ extension ExperimentSettings: Codable {
     ("optimizer", [.optimizer, .learningRate, .momentum, .weightDecay]),
     ("schedule", [.schedule, .warmupEpochs, .stepEpochs, .gamma, .epochs]),
     ("training", [.batchSize, .select, .patience, .fp32, .seed, .seeds, .output, .logEvery]),
-    ("machine", [.workers, .threads]),
+    ("machine", [.workers, .threads, .device]),
   ]
 
   struct AnyKey: CodingKey {
@@ -263,6 +274,7 @@ extension ExperimentSettings: Codable {
     case .logEvery: .value(\.training.logEvery)
     case .workers: .value(\.workers)
     case .threads: .value(\.threads)
+    case .device: .value(\.device)
     }
   }
 }

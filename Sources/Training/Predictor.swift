@@ -16,9 +16,13 @@ public enum Predictor {
     var logits: [[Double]] = []
     var labels: [Int] = []
     var indices: [Int] = []
+    let device = model.device
     let epoch = loader.epoch(0)
     while let batch = try epoch.next() {
-      let output = try noGrad { try Autocast.run(if: mixedPrecision) { try model(batch.images) }.to(.float64) }
+      let images = batch.images.device == device ? batch.images : try batch.images.to(device)
+      let output = try noGrad {
+        try Autocast.run(if: mixedPrecision, on: device) { try model(images) }.to(.float64)
+      }
       let values = try output.toArray(Double.self)
       let classes = output.shape[1]
       for row in 0..<output.shape[0] { logits.append(Array(values[(row * classes)..<((row + 1) * classes)])) }

@@ -127,18 +127,21 @@ public final class Trainer {
       while let batch = try epoch.next() {
         optimizer.learningRate = schedule.learningRate(at: position.step)
         try optimizer.clearGradients()
-        let terms = try Autocast.run(if: settings.mixedPrecision) {
+        let terms = try Autocast.run(if: settings.mixedPrecision, on: model.device) {
           let (logits, features) = try model.logitsAndFeatures(batch.images)
           return try objective.terms(logits: logits, features: features, targets: batch.labels)
         }
+        try terms.total.backward()
+        try optimizer.step()
+        // Read after the step, so that on a GPU the whole step is queued before the host waits for it.
+        // A non-finite loss has then reached the weights in memory, but nothing is saved from them:
+        // the run stops, and the last checkpoint on disk is the one to resume from.
         let loss = try terms.total.item()
         guard loss.isFinite else {
           let checkpoint = FileManager.default.fileExists(atPath: lastCheckpointPath) ? lastCheckpointPath : nil
           try log.append(.stopped(reason: "non-finite loss", epoch: position.epoch, step: position.step))
           throw TrainingError.nonFiniteLoss(epoch: position.epoch, step: position.step, lastCheckpoint: checkpoint)
         }
-        try terms.total.backward()
-        try optimizer.step()
         let count = batch.indices.count
         lossSum += loss * Double(count)
         let crossEntropy = try terms.crossEntropy.item()

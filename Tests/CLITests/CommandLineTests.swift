@@ -19,12 +19,15 @@ struct Orthocxr {
   }
 
   /// Runs `orthocxr ARGUMENTS`, returning its exit status and its standard output and error together.
-  static func run(_ arguments: [String]) throws -> Result {
+  static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
     let path = try #require(executable, "orthocxr is not built; run swift build --build-tests")
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     process.currentDirectoryURL = repository
+    if !environment.isEmpty {
+      process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
@@ -162,5 +165,58 @@ struct Orthocxr {
     ])
     #expect(result.status != 0)
     #expect(result.output.contains("\"fc\"") && result.output.contains("not spatial"))
+  }
+}
+
+/// --device on a machine without a GPU: each way CUDA can be missing is named, and nothing runs.
+@Suite(CUDADriver.absent) struct MissingDeviceTests {
+  @Test func deviceSaysTheDriverIsMissing() throws {
+    let result = try Orthocxr.run(["device"])
+    #expect(result.status == 0)
+    #expect(result.output.contains("cpu: available"))
+    #expect(result.output.contains("cuda: not available") && result.output.contains("NVIDIA driver is missing"))
+  }
+
+  @Test func trainingOnCUDAWithoutADriverStopsBeforeReadingData() throws {
+    let result = try Orthocxr.run([
+      "train", "--train", "/nonexistent/train.txt", "--output", "/tmp/x", "--device", "cuda",
+    ])
+    #expect(result.status != 0)
+    #expect(result.output.contains("cuda:0 was asked for") && result.output.contains("libcuda.so.1"))
+    #expect(!result.output.contains("/nonexistent/train.txt"))
+  }
+
+  @Test func everyCommandThatRunsAModelTakesTheDevice() throws {
+    for command in [["evaluate"], ["calibrate"], ["explain"], ["predict"], ["bench", "model"], ["bench", "gradcam"]] {
+      let result = try Orthocxr.run(command + ["--help"])
+      #expect(result.output.contains("--device"), "\(command.joined(separator: " ")) --help has no --device")
+    }
+  }
+
+  /// A stand-in libcuda.so.1 with nothing in it: the driver "loads", and the next missing piece is
+  /// named (a library libtorch_cuda.so needs, or the GPU).
+  @Test func withAStubDriverTheNextMissingPieceIsNamed() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let compiler = Process()
+    compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    compiler.arguments = ["cc", "-shared", "-o", folder + "/libcuda.so.1", "-x", "c", "/dev/null"]
+    try compiler.run()
+    compiler.waitUntilExit()
+    try #require(compiler.terminationStatus == 0, "needs a C compiler (cc) to build the stub driver")
+    let inherited = ProcessInfo.processInfo.environment["LD_LIBRARY_PATH"].map { ":" + $0 } ?? ""
+    let result = try Orthocxr.run(["device"], environment: ["LD_LIBRARY_PATH": folder + inherited])
+    #expect(result.status == 0)
+    #expect(result.output.contains("cuda: not available"))
+    #expect(!result.output.contains("driver is missing"))
+    #expect(
+      result.output.contains("libtorch's CUDA library could not be loaded")
+        || result.output.contains("no GPU is visible") || result.output.contains("has no CUDA library"))
+  }
+
+  @Test func anUnknownDeviceIsRefusedWithTheChoices() throws {
+    let result = try Orthocxr.run(["bench", "model", "--device", "gpu"])
+    #expect(result.status != 0)
+    #expect(result.output.contains("gpu"))
   }
 }

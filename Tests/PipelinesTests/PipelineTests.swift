@@ -197,3 +197,47 @@ func modelTensors(_ path: String) throws -> [String: [Float]] {
       ])
   }
 }
+
+@Suite struct DeviceCheckTests {
+  @Test func differencesAreTheLargestAndNaNFails() {
+    #expect(DeviceCheck.largestDifference([0, 1, 2], [0, 1.5, 1.9]) == 0.5)
+    #expect(DeviceCheck.largestDifference([0, 1], [0, .nan]) == .infinity)
+    #expect(DeviceCheck.largestDifference([0, 1], [0]) == .infinity, "a missing value is a failure")
+    var result = DeviceCheck.Result(
+      device: .cuda(0), images: 2, logitsDifference: 2e-4, mapDifferences: [(.gradCAM, 5e-4)], samePredictions: true)
+    #expect(result.passes(tolerance: 1e-3))
+    result.mapDifferences = [(.gradCAM, 2e-3)]
+    #expect(!result.passes(tolerance: 1e-3))
+    #expect(result.render(tolerance: 1e-3).contains("FAIL"))
+    result.mapDifferences = [(.gradCAM, 0)]
+    result.samePredictions = false
+    #expect(!result.passes(tolerance: 1e-3), "a changed prediction fails whatever the differences")
+  }
+
+  /// The CPU against itself: the comparison runs end to end and finds nothing (a GPU is compared by
+  /// `orthocxr device --check cuda`, which scripts/gpu-check runs).
+  @Test func theCPUAgreesWithItself() throws {
+    let preprocessing = Preprocessing(size: 64)
+    let model = try ResNet(.resnet18, classCount: 3, inputChannels: 1)
+    let images = try DeviceCheck.syntheticImages(count: 2, preprocessing: preprocessing)
+    #expect(images.shape == [2, 1, 64, 64])
+    let result = try DeviceCheck.compare(model, images: images, on: .cpu, methods: [.gradCAM, .gradCAMPlusPlus])
+    #expect(result.logitsDifference == 0 && result.mapDifferences.map(\.difference) == [0, 0])
+    #expect(result.samePredictions && result.passes(tolerance: 1e-6))
+  }
+
+  @Test(CUDADriver.required) func theGPUAgreesWithTheCPUAndBatchesArriveOnIt() throws {
+    let preprocessing = Preprocessing(size: 64)
+    let model = try ResNet(.resnet18, classCount: 3, inputChannels: 1)
+    let images = try DeviceCheck.syntheticImages(count: 4, preprocessing: preprocessing)
+    let result = try DeviceCheck.compare(model, images: images, on: .cuda(0))
+    #expect(result.passes(tolerance: 1e-3), "\(result.render(tolerance: 1e-3))")
+    #expect(model.device == .cpu, "the model goes back to the CPU")
+    let experiment = try TinyExperiment()
+    defer { experiment.remove() }
+    let loader = try LoaderSettings(workers: 1, device: .cuda(0)).evaluationLoader(
+      experiment.folder + "/val.txt", labelMap: .threeClass, preprocessing: Preprocessing(size: 32))
+    let batch = try #require(try loader.epoch(0).next())
+    #expect(batch.images.device == .cuda(0) && batch.labels.device == .cuda(0))
+  }
+}

@@ -113,6 +113,19 @@ import Testing
     #expect(problem("model: [unclosed").contains("not valid YAML"))
   }
 
+  @Test func theDeviceIsASettingAndOnlyDeviceNamesPass() throws {
+    let settings = try ExperimentSettings.parse(yaml: "machine: {device: cuda:1, threads: 4}", source: "gpu.yaml")
+    #expect(settings.device == "cuda:1" && settings.threads == 4)
+    try settings.validate()
+    #expect(try settings.yaml().contains("device: cuda:1"))
+    #expect(ExperimentSettings().device == "cpu")
+    for name in ["cpu", "cuda", "cuda:0", "cuda:7"] { #expect(isDeviceName(name), "\(name)") }
+    for name in ["gpu", "cuda:", "cuda:-1", "cuda:x", "CPU", ""] { #expect(!isDeviceName(name), "\(name)") }
+    var wrong = ExperimentSettings()
+    wrong.device = "gpu"
+    #expect(throws: SettingsProblem.self) { try wrong.validate() }
+  }
+
   @Test func theDefaultStepScheduleDecaysWithinTheDefaultEpochs() {
     let settings = TrainingSettings()
     #expect(settings.resolvedStepEpochs < settings.epochs - settings.warmupEpochs)

@@ -22,3 +22,22 @@ public func temporaryFolder() throws -> String {
   try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
   return path
 }
+
+/// Whether this machine has an NVIDIA driver, for the tests that need a GPU or its absence.
+public enum CUDADriver {
+  /// libcuda.so.1 loads: a driver is installed (a GPU may still be absent).
+  public static let isInstalled: Bool = {
+    guard let handle = dlopen("libcuda.so.1", RTLD_LAZY) else { return false }
+    dlclose(handle)
+    return true
+  }()
+
+  /// Skips a test, saying why, on machines without an NVIDIA driver and GPU. scripts/gpu-check runs
+  /// the same checks through the command line on a GPU machine.
+  public static let required = Testing.ConditionTrait.enabled(
+    if: isInstalled, "needs an NVIDIA GPU and its driver; scripts/gpu-check runs the GPU checks on one")
+
+  /// Skips a test on machines that have a driver (the test is about its absence).
+  public static let absent = Testing.ConditionTrait.enabled(
+    if: !isInstalled, "checks the messages for a machine without an NVIDIA driver; this one has one")
+}

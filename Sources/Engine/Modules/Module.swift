@@ -149,6 +149,9 @@ extension Module {
     for parameter in parameters() { try parameter.clearGrad() }
   }
 
+  /// Where the parameters live (the first one's device; CPU for a module without parameters).
+  public var device: Device { namedTensors().first?.tensor.device ?? .cpu }
+
   /// Moves every parameter and buffer to `device`, keeping their identities.
   public func move(to device: Device) throws {
     try noGrad {

@@ -39,18 +39,6 @@ public enum Torch {
   /// Restores a state from `randomState()`, so that a resumed run draws the same numbers.
   public static func setRandomState(_ state: Tensor) throws { try check(ct_set_rng_state(state.handle)) }
 
-  /// Whether a CUDA device can be used. The project links only libtorch's CPU library, so CUDA
-  /// becomes available after `loadCUDABackend()` on a machine with a GPU and CUDA's libraries.
-  public static var isCUDAAvailable: Bool { ct_cuda_is_available() != 0 }
-
-  public static var cudaDeviceCount: Int { Int(ct_cuda_device_count()) }
-
-  /// Loads libtorch_cuda.so (from the same folder as libtorch_cpu.so unless a path is given) so that
-  /// CUDA tensors can be made. Throws the loader's message when a library it needs is missing.
-  public static func loadCUDABackend(path: String = "libtorch_cuda.so") throws {
-    try check(ct_load_library(path))
-  }
-
   /// Waits for the work queued on a CUDA device to finish (for timing).
   public static func synchronize(_ device: Device) throws {
     if case .cuda(let index) = device { try check(ct_cuda_synchronize(Int32(index))) }

@@ -191,8 +191,22 @@ public final class Tensor: @unchecked Sendable {
   }
 
   public func to(_ device: Device) throws -> Tensor {
-    try Tensor.make { ct_to_device($0, handle, device.type, device.index) }
+    try Tensor.make { ct_to_device($0, handle, device.type, device.index, 0) }
   }
+
+  /// A copy on `device`. With `nonBlocking` and a pinned CPU source, the copy to a GPU is queued on
+  /// the device's stream and this returns at once (PyTorch's `.to(device, non_blocking=True)`);
+  /// later work on the device waits for it, so the result can be used straight away.
+  public func to(_ device: Device, nonBlocking: Bool) throws -> Tensor {
+    try Tensor.make { ct_to_device($0, handle, device.type, device.index, nonBlocking ? 1 : 0) }
+  }
+
+  /// A copy in page-locked (pinned) host memory, which a GPU copies from faster and asynchronously.
+  /// Needs the CUDA backend (`Torch.makeAvailable(.cuda(…))`).
+  public func pinned() throws -> Tensor { try Tensor.make { ct_pin_memory($0, handle) } }
+
+  /// Whether the data lives in pinned host memory.
+  public var isPinned: Bool { ct_is_pinned(handle) != 0 }
 
   /// A copy laid out in `format` (or this tensor when it already is).
   public func contiguous(_ format: MemoryFormat = .contiguous) throws -> Tensor {

@@ -63,6 +63,9 @@ struct ModelBench: ParsableCommand {
   @Flag(help: "Measure inference only.")
   var inferenceOnly = false
 
+  @Option(help: deviceHelp)
+  var device: Device = .cpu
+
   func validate() throws {
     guard batchSize > 0, imageSize >= 32, steps > 0, warmup >= 0, threads > 0, channels > 0, classes > 1 else {
       throw ValidationError(
@@ -75,29 +78,33 @@ struct ModelBench: ParsableCommand {
 
   func run() throws {
     Torch.threadCount = threads
+    try userFacing { try Torch.makeAvailable(device) }
     Torch.seed(0)
     #if DEBUG
       print("warning: this is a debug build; build with -c release for meaningful numbers")
     #endif
     print(
-      "\(model.rawValue), \(imageSize)x\(imageSize), \(channels) channel(s), batch \(batchSize), \(threads) threads, libtorch \(Torch.version)"
+      "\(model.rawValue), \(imageSize)x\(imageSize), \(channels) channel(s), batch \(batchSize), \(threads) threads, \(device), libtorch \(Torch.version)"
     )
     let precisions: [Precision] = precision == .both ? [.fp32, .bf16] : [precision]
     for precision in precisions {
       let mixed = precision == .bf16
       let label = mixed ? "bf16 autocast + channels-last" : "fp32"
       let network = try model.make(classCount: classes, inputChannels: channels)
+      try network.move(to: device)
       let format: MemoryFormat = mixed ? .channelsLast : .contiguous
       try network.setMemoryFormat(format)
-      let images = try Tensor.randn([batchSize, channels, imageSize, imageSize]).contiguous(format)
-      let labels = try Tensor.randint(0..<classes, shape: [batchSize])
+      let images = try Tensor.randn([batchSize, channels, imageSize, imageSize], device: device).contiguous(format)
+      let labels = try Tensor.randint(0..<classes, shape: [batchSize], device: device)
 
       if !inferenceOnly {
         network.train()
         let optimizer = try SGD(parameters: network.parameters(), learningRate: 0.01, momentum: 0.9)
-        let rate = try imagesPerSecond("train  \(label)", batchSize: batchSize, steps: steps, warmup: warmup) {
+        let rate = try imagesPerSecond(
+          "train  \(label)", batchSize: batchSize, steps: steps, warmup: warmup, device: device
+        ) {
           try optimizer.clearGradients()
-          let loss = try Autocast.run(if: mixed) {
+          let loss = try Autocast.run(if: mixed, on: device) {
             try Functional.crossEntropy(logits: network(images), targets: labels)
           }
           try loss.backward()
@@ -107,8 +114,10 @@ struct ModelBench: ParsableCommand {
       }
       if !trainingOnly {
         network.eval()
-        let rate = try imagesPerSecond("infer  \(label)", batchSize: batchSize, steps: steps, warmup: warmup) {
-          _ = try noGrad { try Autocast.run(if: mixed) { try network(images) } }
+        let rate = try imagesPerSecond(
+          "infer  \(label)", batchSize: batchSize, steps: steps, warmup: warmup, device: device
+        ) {
+          _ = try noGrad { try Autocast.run(if: mixed, on: device) { try network(images) } }
         }
         report("inference", label, rate)
       }
@@ -124,20 +133,23 @@ struct ModelBench: ParsableCommand {
 }
 
 /// Images per second over `steps` timed calls of `step` (each a batch of `batchSize` images), after
-/// `warmup` untimed ones, with a progress line on a terminal. Shared by the benchmarks.
+/// `warmup` untimed ones, with a progress line on a terminal. Shared by the benchmarks. On a GPU the
+/// steps only queue work, so the clock starts and stops after waiting for the device.
 func imagesPerSecond(
-  _ label: String, batchSize: Int, steps: Int, warmup: Int, _ step: () throws -> Void
+  _ label: String, batchSize: Int, steps: Int, warmup: Int, device: Device = .cpu, _ step: () throws -> Void
 ) throws -> Double {
   for index in 0..<warmup {
     try step()
     progress("\(label): warm-up \(index + 1)/\(warmup)")
   }
+  try Torch.synchronize(device)
   let clock = ContinuousClock()
   let start = clock.now
   for index in 0..<steps {
     try step()
     progress("\(label): step \(index + 1)/\(steps)")
   }
+  try Torch.synchronize(device)
   let elapsed = clock.now - start
   progress(nil)
   return Double(steps * batchSize) / elapsed.seconds

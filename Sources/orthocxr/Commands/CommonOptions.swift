@@ -25,6 +25,9 @@ struct LoaderOptions: ParsableArguments {
   @Option(help: "libtorch threads.")
   var threads = 2
 
+  @Option(help: deviceHelp)
+  var device: Device = .cpu
+
   func validate() throws {
     guard batchSize > 0, workers > 0, threads > 0 else {
       throw ValidationError("--batch-size, --workers and --threads must be positive")
@@ -32,7 +35,8 @@ struct LoaderOptions: ParsableArguments {
   }
 
   var settings: LoaderSettings {
-    LoaderSettings(images: images, batchSize: batchSize, workers: workers, badImages: badImages, threads: threads)
+    LoaderSettings(
+      images: images, batchSize: batchSize, workers: workers, badImages: badImages, threads: threads, device: device)
   }
 }
 
@@ -57,6 +61,14 @@ struct ModelFactsOptions: ParsableArguments {
 }
 
 extension BadImagePolicy: ExpressibleByArgument {}
+
+extension Device: ExpressibleByArgument {
+  public init?(argument: String) { self.init(argument) }
+  public var defaultValueDescription: String { description == "cpu" ? "cpu" : description }
+}
+
+let deviceHelp = ArgumentHelp(
+  "Where the model runs: cpu, cuda or cuda:N (a GPU's number).", valueName: "device")
 extension Architecture: ExpressibleByArgument {}
 
 /// Set by SIGINT (Ctrl-C): training finishes the current step, saves, and exits.

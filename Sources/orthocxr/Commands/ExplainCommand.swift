@@ -1,5 +1,6 @@
 import ArgumentParser
 import Explanations
+import Engine
 import Foundation
 import Pipelines
 
@@ -84,6 +85,9 @@ struct ExplainCommand: ParsableCommand {
   @Option(help: "libtorch threads.")
   var threads = 2
 
+  @Option(help: deviceHelp)
+  var device: Device = .cpu
+
   func validate() throws {
     guard steps > 0, batchSize > 0, threads > 0 else {
       throw ValidationError("--steps, --batch-size and --threads must be positive")
@@ -113,6 +117,7 @@ struct ExplainCommand: ParsableCommand {
     request.masks = masks
     request.images = images
     request.threads = threads
+    request.device = device
     request.facts = model.facts
     _ = try userFacing { try ExplanationStudy.run(request, output: terminal) }
   }

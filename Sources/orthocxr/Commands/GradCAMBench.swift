@@ -44,6 +44,9 @@ struct GradCAMBench: ParsableCommand {
   @Flag(help: "Run the model in bfloat16 autocast with channels-last (the maps are computed in float32).")
   var bf16 = false
 
+  @Option(help: deviceHelp)
+  var device: Device = .cpu
+
   func validate() throws {
     guard batchSize > 0, imageSize >= 32, steps > 0, warmup >= 0, threads > 0, channels > 0 else {
       throw ValidationError(
@@ -53,24 +56,27 @@ struct GradCAMBench: ParsableCommand {
 
   func run() throws {
     Torch.threadCount = threads
+    try userFacing { try Torch.makeAvailable(device) }
     Torch.seed(0)
     #if DEBUG
       print("warning: this is a debug build; build with -c release for meaningful numbers")
     #endif
     print(
       "\(method.rawValue), \(model.rawValue), \(imageSize)x\(imageSize), \(channels) channel(s), batch \(batchSize), "
-        + "\(threads) threads, \(bf16 ? "bf16 autocast" : "fp32"), libtorch \(Torch.version)")
+        + "\(threads) threads, \(device), \(bf16 ? "bf16 autocast" : "fp32"), libtorch \(Torch.version)")
     let network = try model.make(classCount: 3, inputChannels: channels)
+    try network.move(to: device)
     network.eval()
     let format: MemoryFormat = bf16 ? .channelsLast : .contiguous
     try network.setMemoryFormat(format)
     let explainer = try CAMExplainer(classifier: network)
-    let images = try Tensor.randn([batchSize, channels, imageSize, imageSize]).contiguous(format)
+    let images = try Tensor.randn([batchSize, channels, imageSize, imageSize], device: device).contiguous(format)
     func step() throws {
-      let result = try Autocast.run(if: bf16) { try explainer.explain(images, method: method) }
+      let result = try Autocast.run(if: bf16, on: device) { try explainer.explain(images, method: method) }
       _ = try result.maps.toArray(Float.self)
     }
-    let rate = try imagesPerSecond(method.rawValue, batchSize: batchSize, steps: steps, warmup: warmup, step)
+    let rate = try imagesPerSecond(
+      method.rawValue, batchSize: batchSize, steps: steps, warmup: warmup, device: device, step)
     let name = method.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)
     print(name + String(format: "%9.2f images/s", rate))
   }

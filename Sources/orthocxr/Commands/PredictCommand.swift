@@ -1,5 +1,6 @@
 import ArgumentParser
 import Explanations
+import Engine
 import Foundation
 import Pipelines
 import RunFiles
@@ -42,6 +43,9 @@ struct PredictCommand: ParsableCommand {
   @Option(help: "libtorch threads.")
   var threads = 2
 
+  @Option(help: deviceHelp)
+  var device: Device = .cpu
+
   func validate() throws {
     guard !images.isEmpty else { throw ValidationError("name at least one image or folder") }
     guard threads > 0 else { throw ValidationError("--threads must be positive") }
@@ -54,7 +58,7 @@ struct PredictCommand: ParsableCommand {
       try PredictionPipeline.predict(
         checkpoint: checkpoint, images: images,
         heatmaps: noHeatmaps ? nil : PredictionPipeline.Heatmaps(folder: heatmaps, method: method), threads: threads,
-        facts: model.facts, output: terminal)
+        device: device, facts: model.facts, output: terminal)
     }
     let trained = result.model
     let calibration =

@@ -131,6 +131,8 @@ struct ExperimentOptions: ParsableArguments {
   @Option(help: "Images per batch (default 32).") var batchSize: Int?
   @Option(help: "Loader worker threads (default 2).") var workers: Int?
   @Option(help: "libtorch threads (default 2).") var threads: Int?
+  @Option(help: "Where to train: cpu, cuda or cuda:N (default cpu). On CUDA, bf16 autocast unless --fp32.")
+  var device: String?
   @Option(help: "Write a step line to log.jsonl every this many steps (default 10).") var logEvery: Int?
 
   /// Sets what the command line gives. A flag can only switch a setting on.
@@ -189,6 +191,7 @@ struct ExperimentOptions: ParsableArguments {
     set(batchSize, \.batchSize)
     set(workers, \.workers)
     set(threads, \.threads)
+    set(device, \.device)
     set(logEvery, \.training.logEvery)
   }
 }
