@@ -11,6 +11,7 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <mutex>
@@ -86,7 +87,22 @@ const char *ct_last_error(void) { return last_error.c_str(); }
 const char *ct_version(void) { return TORCH_VERSION; }
 void ct_set_num_threads(int threads) { at::set_num_threads(threads); }
 int ct_get_num_threads(void) { return at::get_num_threads(); }
-void ct_manual_seed(uint64_t seed) { torch::manual_seed(seed); }
+namespace {
+// libtorch decides once per process whether CUDA exists, the first time anything asks (its CUDA hooks
+// are a function-local static): asking before libtorch_cuda.so is loaded disables CUDA for good. So
+// nothing here asks until ct_load_cuda_backend has loaded it.
+std::atomic<bool> cuda_backend_loaded{false};
+}  // namespace
+
+void ct_manual_seed(uint64_t seed) {
+  if (cuda_backend_loaded) {
+    torch::manual_seed(seed);  // the CPU generator and every CUDA device's
+    return;
+  }
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_current_seed(seed);
+}
 int ct_get_rng_state(ct_tensor *out) {
   PROTECT({
     auto generator = at::detail::getDefaultCPUGenerator();
@@ -109,8 +125,22 @@ int ct_load_library(const char *path) {
   }
   return 0;
 }
-int ct_cuda_is_available(void) { return torch::cuda::is_available() ? 1 : 0; }
-int ct_cuda_device_count(void) { return static_cast<int>(torch::cuda::device_count()); }
+int ct_load_cuda_backend(void) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cuda_backend_loaded) return 0;
+  if (dlopen("libtorch_cuda.so", RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    const char *message = dlerror();
+    last_error = message ? message : "dlopen failed";
+    return 1;
+  }
+  cuda_backend_loaded = true;
+  return 0;
+}
+int ct_cuda_is_available(void) { return cuda_backend_loaded && torch::cuda::is_available() ? 1 : 0; }
+int ct_cuda_device_count(void) {
+  return cuda_backend_loaded ? static_cast<int>(torch::cuda::device_count()) : 0;
+}
 int ct_cuda_synchronize(int device_index) { PROTECT(torch::cuda::synchronize(device_index)) }
 void ct_set_cuda_tf32(int convolutions, int matrix_products) {
   at::globalContext().setAllowTF32CuDNN(convolutions != 0);

@@ -49,13 +49,18 @@ const char *ct_last_error(void);
 const char *ct_version(void);
 void ct_set_num_threads(int threads);
 int ct_get_num_threads(void);
+/// Seeds the CPU generator, and once the CUDA backend is loaded, every CUDA device's too.
 void ct_manual_seed(uint64_t seed);
 /// The state of libtorch's default CPU generator as a uint8 tensor, and restoring it (exact resume).
 int ct_get_rng_state(ct_tensor *out);
 int ct_set_rng_state(ct_tensor state);
-/// Loads a CUDA backend library (libtorch_cuda.so) into the process so that CUDA devices become
-/// usable; the CPU-only link keeps it optional.
+/// Loads a shared library into the process (RTLD_GLOBAL); fails with the loader's message.
 int ct_load_library(const char *path);
+/// Loads libtorch_cuda.so (found through the shim's rpath, beside libtorch_cpu.so) so that CUDA
+/// devices become usable; the CPU-only link keeps it optional. Until it has succeeded, the two
+/// functions below answer 0 without asking libtorch, because libtorch's answer, once given, is final
+/// for the process.
+int ct_load_cuda_backend(void);
 int ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
 int ct_cuda_synchronize(int device_index);

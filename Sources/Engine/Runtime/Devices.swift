@@ -9,7 +9,8 @@ public struct DeviceError: Error, CustomStringConvertible, Equatable {
 
 extension Torch {
   /// Whether a CUDA device can be used now: the CUDA backend is loaded, the driver answers and a
-  /// GPU is visible. False until `makeAvailable(.cuda(…))` has loaded the backend.
+  /// GPU is visible. False until `makeAvailable(.cuda(…))` has loaded the backend (asking never
+  /// disables CUDA for later: the shim does not consult libtorch before the backend is loaded).
   public static var isCUDAAvailable: Bool { ct_cuda_is_available() != 0 }
 
   /// The number of visible CUDA devices (0 before the backend is loaded).
@@ -21,7 +22,8 @@ extension Torch {
   ///
   /// The shim links libtorch's CPU library only, so that the same build runs on machines without
   /// CUDA; the CUDA backend (libtorch_cuda.so, found beside libtorch_cpu.so through the shim's
-  /// rpath) is loaded here, on demand.
+  /// rpath) is loaded here, on demand. Call it before `Torch.seed`, so that the seed reaches the GPU's
+  /// generator too.
   public static func makeAvailable(_ device: Device) throws {
     guard case .cuda(let index) = device else { return }
     if !isCUDAAvailable {
@@ -33,7 +35,7 @@ extension Torch {
           (\(lastLoaderMessage())). Install the driver, or use --device cpu.
           """)
       }
-      if ct_load_library("libtorch_cuda.so") != 0 {
+      if ct_load_cuda_backend() != 0 {
         let message = lastLoaderMessage()
         if message.hasPrefix("libtorch_cuda.so:") && message.contains("No such file") {
           throw DeviceError(
