@@ -340,6 +340,42 @@ int ct_addcdiv_(ct_tensor t, ct_tensor a, ct_tensor b, double value) {
   PROTECT(T(t).addcdiv_(T(a), T(b), value))
 }
 int ct_lerp_(ct_tensor t, ct_tensor end, double weight) { PROTECT(T(t).lerp_(T(end), weight)) }
+
+// MARK: Multi-tensor (foreach) operations: one call, and on a GPU a few kernels, for a whole list.
+
+namespace {
+void write_list(ct_tensor *outs, const std::vector<at::Tensor> &results) {
+  for (size_t i = 0; i < results.size(); ++i) outs[i] = wrap(results[i]);
+}
+}  // namespace
+
+int ct_foreach_mul_scalar_(const ct_tensor *ts, int n, double value) {
+  PROTECT(at::_foreach_mul_(tensor_list(ts, n), scalar(value)))
+}
+int ct_foreach_add_scalar_(const ct_tensor *ts, int n, double value) {
+  PROTECT(at::_foreach_add_(tensor_list(ts, n), scalar(value)))
+}
+int ct_foreach_div_scalar_(const ct_tensor *ts, int n, double value) {
+  PROTECT(at::_foreach_div_(tensor_list(ts, n), scalar(value)))
+}
+int ct_foreach_add_list_(const ct_tensor *ts, const ct_tensor *others, int n, double alpha) {
+  PROTECT(at::_foreach_add_(tensor_list(ts, n), tensor_list(others, n), scalar(alpha)))
+}
+int ct_foreach_add_list(ct_tensor *outs, const ct_tensor *ts, const ct_tensor *others, int n, double alpha) {
+  PROTECT(write_list(outs, at::_foreach_add(tensor_list(ts, n), tensor_list(others, n), scalar(alpha))))
+}
+int ct_foreach_lerp_scalar_(const ct_tensor *ts, const ct_tensor *ends, int n, double weight) {
+  PROTECT(at::_foreach_lerp_(tensor_list(ts, n), tensor_list(ends, n), scalar(weight)))
+}
+int ct_foreach_addcmul_scalar_(const ct_tensor *ts, const ct_tensor *a, const ct_tensor *b, int n, double value) {
+  PROTECT(at::_foreach_addcmul_(tensor_list(ts, n), tensor_list(a, n), tensor_list(b, n), scalar(value)))
+}
+int ct_foreach_addcdiv_scalar_(const ct_tensor *ts, const ct_tensor *a, const ct_tensor *b, int n, double value) {
+  PROTECT(at::_foreach_addcdiv_(tensor_list(ts, n), tensor_list(a, n), tensor_list(b, n), scalar(value)))
+}
+int ct_foreach_sqrt(ct_tensor *outs, const ct_tensor *ts, int n) {
+  PROTECT(write_list(outs, at::_foreach_sqrt(tensor_list(ts, n))))
+}
 int ct_copy_(ct_tensor t, ct_tensor src) { PROTECT(T(t).copy_(T(src))) }
 int ct_zero_(ct_tensor t) { PROTECT(T(t).zero_()) }
 int ct_fill_(ct_tensor t, double value) { PROTECT(T(t).fill_(scalar(value))) }

@@ -200,6 +200,19 @@ int ct_div_(ct_tensor t, ct_tensor other);
 int ct_addcmul_(ct_tensor t, ct_tensor a, ct_tensor b, double value);
 int ct_addcdiv_(ct_tensor t, ct_tensor a, ct_tensor b, double value);
 int ct_lerp_(ct_tensor t, ct_tensor end, double weight);
+
+// Multi-tensor (foreach) operations over lists of n tensors, as PyTorch's optimizers use them: one
+// call for all parameters, and on a GPU a few kernels rather than several per parameter. Lists must
+// have the same length; the out-of-place ones write n new tensors to outs.
+int ct_foreach_mul_scalar_(const ct_tensor *ts, int n, double value);
+int ct_foreach_add_scalar_(const ct_tensor *ts, int n, double value);
+int ct_foreach_div_scalar_(const ct_tensor *ts, int n, double value);
+int ct_foreach_add_list_(const ct_tensor *ts, const ct_tensor *others, int n, double alpha);
+int ct_foreach_add_list(ct_tensor *outs, const ct_tensor *ts, const ct_tensor *others, int n, double alpha);
+int ct_foreach_lerp_scalar_(const ct_tensor *ts, const ct_tensor *ends, int n, double weight);
+int ct_foreach_addcmul_scalar_(const ct_tensor *ts, const ct_tensor *a, const ct_tensor *b, int n, double value);
+int ct_foreach_addcdiv_scalar_(const ct_tensor *ts, const ct_tensor *a, const ct_tensor *b, int n, double value);
+int ct_foreach_sqrt(ct_tensor *outs, const ct_tensor *ts, int n);
 int ct_copy_(ct_tensor t, ct_tensor src);
 int ct_zero_(ct_tensor t);
 int ct_fill_(ct_tensor t, double value);

@@ -72,6 +72,44 @@ private func close(_ a: [Double], _ b: [Double], tolerance: Double = 1e-9) -> Bo
     #expect(close(try adam.parameters[0].toArray(Double.self), [1.9], tolerance: 1e-6))
   }
 
+  /// The multi-tensor step treats each parameter as the one-at-a-time rule does, also when one of
+  /// them had no gradient at some step (it then has its own step count, and its own group).
+  @Test func adamWithParametersAtDifferentStepsUpdatesEachByItsOwnCount() throws {
+    let first = try Tensor([1.0, -2]).requiringGrad()
+    let second = try Tensor([3.0]).requiringGrad()
+    let adam = Adam(parameters: [first, second], learningRate: 0.01)
+    try (first * Tensor([0.5, -0.1])).sum().backward()  // step 1: only `first` has a gradient
+    try adam.step()
+    try adam.clearGradients()
+    try ((first * Tensor([0.5, -0.1])).sum() + (second * Tensor([0.2])).sum()).backward()
+    try adam.step()  // `first` at its step 2, `second` at its step 1
+    func adamSteps(_ value: Double, _ g: Double, count: Int) -> Double {
+      var (x, m, v) = (value, 0.0, 0.0)
+      for t in 1...count {
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        x -= 0.01 / (1 - pow(0.9, Double(t))) * m / ((v / (1 - pow(0.999, Double(t)))).squareRoot() + 1e-8)
+      }
+      return x
+    }
+    #expect(close(try first.toArray(Double.self), [adamSteps(1, 0.5, count: 2), adamSteps(-2, -0.1, count: 2)]))
+    #expect(close(try second.toArray(Double.self), [adamSteps(3, 0.2, count: 1)]))
+    #expect(try #require(try adam.stateDict()["1.step"]).itemInt() == 1)
+  }
+
+  @Test func sgdSkipsParametersWithoutGradientAndStartsTheirMomentumLater() throws {
+    let first = try Tensor([1.0]).requiringGrad()
+    let second = try Tensor([1.0]).requiringGrad()
+    let sgd = try SGD(parameters: [first, second], learningRate: 0.1, momentum: 0.9)
+    try (first * Tensor([1.0])).sum().backward()
+    try sgd.step()  // first: b = 1, θ = 0.9; second untouched
+    try sgd.clearGradients()
+    try ((first + second) * Tensor([1.0])).sum().backward()
+    try sgd.step()  // first: b = 0.9 + 1 = 1.9, θ = 0.71; second: b = 1, θ = 0.9
+    #expect(close(try first.toArray(Double.self), [0.71]))
+    #expect(close(try second.toArray(Double.self), [0.9]))
+  }
+
   @Test func optimizerStateRoundTrips() throws {
     let theta = try parameterWithGradient([1, 2], gradient: [0.3, 0.4])
     let adam = Adam(parameters: [theta], learningRate: 0.01)

@@ -45,32 +45,43 @@ public final class Adam: Optimizer {
       weightDecay: weightDecay, decoupledWeightDecay: true)
   }
 
+  /// One update of every parameter that has a gradient, with multi-tensor operations (PyTorch's
+  /// default `foreach` implementation), one group per step count (normally a single group: a
+  /// parameter only falls behind when it had no gradient at some step).
   public func step() throws {
     try noGrad {
+      var groups: [Int: [(index: Int, parameter: Tensor, gradient: Tensor)]] = [:]
       for (index, parameter) in parameters.enumerated() {
-        guard var gradient = parameter.grad else { continue }
+        guard let gradient = parameter.grad else { continue }
         steps[index] += 1
+        if firstMoments[index] == nil {
+          firstMoments[index] = try Tensor.zeros(parameter.shape, dtype: parameter.dtype, device: parameter.device)
+          secondMoments[index] = try Tensor.zeros(parameter.shape, dtype: parameter.dtype, device: parameter.device)
+        }
+        groups[steps[index], default: []].append((index, parameter, gradient))
+      }
+      for (step, members) in groups.sorted(by: { $0.key < $1.key }) {
+        let weights = members.map(\.parameter)
+        var gradients = members.map(\.gradient)
+        let m = members.map { firstMoments[$0.index]! }
+        let v = members.map { secondMoments[$0.index]! }
         if weightDecay != 0 {
           if decoupledWeightDecay {
-            try parameter.mul_(1 - learningRate * weightDecay)
+            try Tensor.foreachMul_(weights, 1 - learningRate * weightDecay)
           } else {
-            gradient = try gradient + parameter * weightDecay
+            gradients = try Tensor.foreachAdd(gradients, weights, alpha: weightDecay)
           }
         }
-        let m =
-          try firstMoments[index] ?? Tensor.zeros(parameter.shape, dtype: parameter.dtype, device: parameter.device)
-        let v =
-          try secondMoments[index] ?? Tensor.zeros(parameter.shape, dtype: parameter.dtype, device: parameter.device)
-        firstMoments[index] = m
-        secondMoments[index] = v
-        try m.lerp_(gradient, weight: 1 - beta1)
-        try v.mul_(beta2)
-        try v.addcmul_(gradient, gradient, value: 1 - beta2)
-        let t = Double(steps[index])
+        try Tensor.foreachLerp_(m, gradients, weight: 1 - beta1)
+        try Tensor.foreachMul_(v, beta2)
+        try Tensor.foreachAddcmul_(v, gradients, gradients, value: 1 - beta2)
+        let t = Double(step)
         let biasCorrection1 = 1 - Foundation.pow(beta1, t)
         let biasCorrection2 = 1 - Foundation.pow(beta2, t)
-        let denominator = try v.sqrt() / Foundation.sqrt(biasCorrection2) + epsilon
-        try parameter.addcdiv_(m, denominator, value: -learningRate / biasCorrection1)
+        let denominators = try Tensor.foreachSqrt(v)
+        try Tensor.foreachDiv_(denominators, Foundation.sqrt(biasCorrection2))
+        try Tensor.foreachAdd_(denominators, epsilon)
+        try Tensor.foreachAddcdiv_(weights, m, denominators, value: -learningRate / biasCorrection1)
       }
     }
   }

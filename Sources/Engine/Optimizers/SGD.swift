@@ -28,32 +28,46 @@ public final class SGD: Optimizer {
     momentumBuffers = Array(repeating: nil, count: parameters.count)
   }
 
+  /// One update of every parameter that has a gradient, with multi-tensor operations (PyTorch's
+  /// default `foreach` implementation): the same arithmetic as one parameter at a time, in a few calls.
   public func step() throws {
     try noGrad {
+      var updated: [Int] = []
+      var weights: [Tensor] = []
+      var gradients: [Tensor] = []
       for (index, parameter) in parameters.enumerated() {
-        guard var gradient = parameter.grad else { continue }
-        if weightDecay != 0 {
-          gradient = try gradient.clone()
-          try gradient.add_(parameter, alpha: weightDecay)
-        }
-        if momentum != 0 {
-          let buffer: Tensor
-          if let existing = momentumBuffers[index] {
-            buffer = existing
-            try buffer.mul_(momentum)
-            try buffer.add_(gradient, alpha: 1 - dampening)
-          } else {
-            buffer = try gradient.detached().clone()
-            momentumBuffers[index] = buffer
-          }
-          if nesterov {
-            gradient = try gradient + buffer * momentum
-          } else {
-            gradient = buffer
-          }
-        }
-        try parameter.add_(gradient, alpha: -learningRate)
+        guard let gradient = parameter.grad else { continue }
+        updated.append(index)
+        weights.append(parameter)
+        gradients.append(gradient)
       }
+      guard !updated.isEmpty else { return }
+      if weightDecay != 0 {
+        gradients = try Tensor.foreachAdd(gradients, weights, alpha: weightDecay)
+      }
+      if momentum != 0 {
+        // b ← μb + (1 − dampening)g for the buffers that exist; b = g at a parameter's first step.
+        var existing: [Tensor] = []
+        var existingGradients: [Tensor] = []
+        var buffers: [Tensor] = []
+        for (position, index) in updated.enumerated() {
+          if let buffer = momentumBuffers[index] {
+            existing.append(buffer)
+            existingGradients.append(gradients[position])
+            buffers.append(buffer)
+          } else {
+            let buffer = try gradients[position].detached().clone()
+            momentumBuffers[index] = buffer
+            buffers.append(buffer)
+          }
+        }
+        if !existing.isEmpty {
+          try Tensor.foreachMul_(existing, momentum)
+          try Tensor.foreachAdd_(existing, existingGradients, alpha: 1 - dampening)
+        }
+        gradients = nesterov ? try Tensor.foreachAdd(gradients, buffers, alpha: momentum) : buffers
+      }
+      try Tensor.foreachAdd_(weights, gradients, alpha: -learningRate)
     }
   }
 
