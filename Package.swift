@@ -78,7 +78,7 @@ let package = Package(
     // Helpers the test targets share: where ../shared/data is, temporary folders.
     .target(name: "TestSupport", path: "Tests/TestSupport"),
     .testTarget(
-      name: "EngineTests", dependencies: ["Engine", "Models", "Imaging", "Randomness", "TestSupport"], exclude: ["Fixtures"]),
+      name: "EngineTests", dependencies: ["Engine", "Randomness", "TestSupport"], exclude: ["Fixtures"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Randomness", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),
     .testTarget(

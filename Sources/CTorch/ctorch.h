@@ -100,7 +100,8 @@ int ct_is_leaf(ct_tensor t);
 
 // MARK: Creation
 
-/// Copies `nbytes` of host memory laid out contiguously as `shape` with element type `dtype`.
+/// Copies host memory laid out contiguously as `shape` with element type `dtype` (as many bytes as
+/// the shape and type make) into a new CPU tensor.
 int ct_from_blob(ct_tensor *out, const void *data, const int64_t *shape, int ndim, int dtype);
 int ct_empty(ct_tensor *out, const int64_t *shape, int ndim, int dtype, int device_type,
              int device_index);

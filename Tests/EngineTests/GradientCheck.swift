@@ -93,7 +93,7 @@ func positive(_ count: Int, seed: Int = 1) -> [Double] { awayFromZero(count, see
 
   @Test func selectionAndMasking() throws {
     let condition = try Tensor([true, false, true, false, true, true], shape: [2, 3])
-    try checkGradients(shapes: [[2, 3], [2, 3]]) { try Tensor.select(condition, $0[0], $0[1]) }
+    try checkGradients(shapes: [[2, 3], [2, 3]]) { try Tensor.choosing(where: condition, $0[0], otherwise: $0[1]) }
     try checkGradients(shapes: [[2, 3]]) { try $0[0].filled(where: condition, with: 0.5) }
   }
 

@@ -4,7 +4,6 @@ import TestSupport
 import Testing
 
 @testable import Engine
-import Imaging
 
 /// Files written by real `torch.save` and the reference safetensors writer
 /// (scripts/make_checkpoint_fixtures.py), kept beside this file.

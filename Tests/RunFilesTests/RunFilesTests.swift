@@ -151,3 +151,21 @@ import Testing
     #expect(means.hasPrefix("metric,mean,images\ndeletion_auc,0.200000,1\n"))
   }
 }
+
+@Suite struct RunFolderTests {
+  /// metrics.json: what the training pipeline writes is what a server, a sweep or a report reads.
+  @Test func theTrainingSummaryRoundTrips() throws {
+    let folder = RunFolder(try temporaryFolder())
+    defer { try? FileManager.default.removeItem(atPath: folder.path) }
+    try folder.create()
+    let summary = TrainingSummary(
+      epochs: [
+        EpochRecord(
+          epoch: 1, trainingLoss: 1.25, crossEntropy: 1.0, orthogonalSpheres: 25, learningRate: 1e-3, validation: nil,
+          seconds: 3.5)
+      ], bestEpoch: 1, bestScore: 0.75, interrupted: false, stoppedEarly: true, skippedImages: ["a, \"b\".png"])
+    try folder.writeTrainingSummary(summary)
+    #expect(try folder.readTrainingSummary() == summary)
+    #expect(throws: (any Error).self) { try RunFolder(folder.path + "/absent").readTrainingSummary() }
+  }
+}

@@ -48,7 +48,7 @@ typedef struct {
 /// message.
 int cdcm_decode(const uint8_t *data, size_t size, cdcm_image *image, char *error, size_t error_size);
 
-/// cdcm_decode in a forked child process, the result sent back through a pipe. GDCM is built with
+/// cdcm_decode in a forked child process, the result sent back through a Unix socket pair. GDCM is built with
 /// assertions on and aborts on some malformed files; in the child such an abort only fails this
 /// call (with a message saying so) instead of ending the program.
 int cdcm_decode_isolated(const uint8_t *data, size_t size, cdcm_image *image, char *error, size_t error_size);

@@ -73,8 +73,8 @@ extension Tensor {
     try Tensor.make { ct_masked_fill($0, handle, mask.handle, value) }
   }
 
-  /// Picks elements of `a` where `condition` holds and of `b` elsewhere.
-  public static func select(_ condition: Tensor, _ a: Tensor, _ b: Tensor) throws -> Tensor {
+  /// Picks elements of `a` where `condition` holds and of `b` elsewhere (torch.where).
+  public static func choosing(where condition: Tensor, _ a: Tensor, otherwise b: Tensor) throws -> Tensor {
     try Tensor.make { ct_where($0, condition.handle, a.handle, b.handle) }
   }
 

@@ -3,7 +3,6 @@ import Randomness
 import Testing
 
 @testable import Engine
-import Imaging
 
 /// Noisy 12x12 images of three kinds (horizontal stripes, vertical stripes, a checkerboard) at a
 /// random phase: a task a small CNN can only solve by learning its filters.
@@ -38,7 +37,7 @@ func residentBytes() throws -> Int {
   return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-@Suite(.serialized) struct TrainingTests {
+@Suite(.serialized) struct LearningTests {
   @Test func smallCNNLearnsASyntheticTask() throws {
     Torch.seed(7)
     let model = Sequential(
