@@ -4,12 +4,17 @@
 #endif
 
 #include "ctorch.h"
+#include "ctorch_distributed.h"
 
 #include <ATen/autocast_mode.h>
 #include <dlfcn.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/reducer.hpp>
 
 #include <atomic>
 #include <cmath>
@@ -555,6 +560,141 @@ int ct_save_pickled(const char *path, const char *const *names, const ct_tensor 
     file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     TORCH_CHECK(file.good(), "failed writing ", path);
   })
+}
+
+}  // extern "C"
+
+// MARK: Distributed (c10d): a TCPStore rendezvous, Gloo collectives, the DDP Reducer
+
+// The wheel ships c10d's headers but not Gloo's, and ProcessGroupGloo.hpp includes Gloo's. So this
+// file declares the part of ProcessGroupGloo it calls — the constructor, the destructor and
+// Options::create_default, all exported by libtorch_cpu with these exact signatures in 2.11 through
+// 2.15 — instead of including its header. The object is allocated with room to spare
+// (`reserved_`, far more than the real class's members need); the real constructor lays it out and
+// installs the real vtable, and the real (virtual) destructor frees it. If a future libtorch changes
+// these signatures, the shim fails to link: loud, not silent.
+namespace gloo::transport {
+class Device;
+}
+namespace c10d {
+class TORCH_API ProcessGroupGloo : public Backend {
+ public:
+  struct TORCH_API Options : public Backend::Options {
+    static c10::intrusive_ptr<Options> create_default(std::chrono::milliseconds timeout);
+  };
+  explicit ProcessGroupGloo(const c10::intrusive_ptr<Store> &store, int rank, int size,
+                            c10::intrusive_ptr<Options> options);
+  ~ProcessGroupGloo() override;
+
+ private:
+  alignas(64) unsigned char reserved_[16384];
+};
+}  // namespace c10d
+
+struct ct_group_opaque {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+};
+struct ct_reducer_opaque {
+  std::unique_ptr<c10d::Reducer> reducer;
+};
+
+namespace {
+c10d::ProcessGroup &G(ct_group group) { return *group->group; }
+}  // namespace
+
+extern "C" {
+
+int ct_group_join(ct_group *out, const char *host, int port, int rank, int world_size,
+                  double timeout_seconds) {
+  PROTECT({
+    auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<std::uint16_t>(port);
+    options.isServer = rank == 0;
+    options.numWorkers = static_cast<std::size_t>(world_size);
+    options.waitWorkers = true;
+    options.timeout = timeout;
+    auto store = c10::make_intrusive<c10d::TCPStore>(std::string(host), options);
+    // GLOO_SOCKET_IFNAME, when set, names the network interface (create_default reads it).
+    auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(
+        c10::make_intrusive<c10d::PrefixStore>("gloo/", store), rank, world_size,
+        c10d::ProcessGroupGloo::Options::create_default(timeout));
+    auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, world_size);
+    group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, gloo);
+    group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
+    *out = new ct_group_opaque{store, group};
+  })
+}
+void ct_group_free(ct_group group) { delete group; }
+int ct_group_rank(ct_group group) { return G(group).getRank(); }
+int ct_group_size(ct_group group) { return G(group).getSize(); }
+
+int ct_group_allreduce_sum(ct_group group, const ct_tensor *ts, int n) {
+  PROTECT({
+    // One flat buffer per call: Gloo's multi-tensor allreduce means "tensors of one process on
+    // several devices", not n independent reductions.
+    std::vector<at::Tensor> tensors = tensor_list(ts, n);
+    std::vector<at::Tensor> flat_parts;
+    for (auto &t : tensors) flat_parts.push_back(t.reshape({-1}));
+    std::vector<at::Tensor> buffer{at::cat(flat_parts)};
+    G(group).allreduce(buffer)->wait();
+    int64_t offset = 0;
+    for (auto &t : tensors) {
+      t.copy_(buffer[0].narrow(0, offset, t.numel()).view_as(t));
+      offset += t.numel();
+    }
+  })
+}
+int ct_group_broadcast(ct_group group, const ct_tensor *ts, int n, int root) {
+  PROTECT({
+    for (int i = 0; i < n; ++i) {
+      std::vector<at::Tensor> one{T(ts[i])};
+      c10d::BroadcastOptions options;
+      options.rootRank = root;
+      G(group).broadcast(one, options)->wait();
+    }
+  })
+}
+int ct_group_barrier(ct_group group) { PROTECT(G(group).barrier()->wait()) }
+
+int ct_reducer_create(ct_reducer *out, ct_group group, const ct_tensor *params, int n,
+                      int64_t bucket_bytes) {
+  PROTECT({
+    std::vector<at::Tensor> parameters = tensor_list(params, n);
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      TORCH_CHECK(parameters[i].requires_grad() && parameters[i].is_leaf(), "parameter ", i,
+                  " is not a leaf that requires gradients: the reducer cannot hook it");
+    }
+    std::vector<bool> sparse(parameters.size(), false);
+    // As DistributedDataParallel: a small first bucket (1 MiB) so that communication starts early,
+    // then buckets of bucket_bytes; buckets in reverse order, the order gradients become ready.
+    auto [buckets, limits] = c10d::compute_bucket_assignment_by_size(
+        parameters, {static_cast<size_t>(1024 * 1024), static_cast<size_t>(bucket_bytes)}, sparse);
+    std::reverse(buckets.begin(), buckets.end());
+    std::vector<int64_t> caps(limits.rbegin(), limits.rend());
+    auto reducer = std::make_unique<c10d::Reducer>(
+        parameters, buckets, group->group, sparse, bucket_bytes,
+        /*find_unused_parameters=*/false, /*gradient_as_bucket_view=*/false,
+        std::unordered_map<size_t, std::string>(), /*first_bucket_bytes_cap=*/1024 * 1024,
+        /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false, caps);
+    *out = new ct_reducer_opaque{std::move(reducer)};
+  })
+}
+void ct_reducer_free(ct_reducer reducer) {
+  try {
+    delete reducer;
+  } catch (...) {
+  }
+}
+int ct_reducer_prepare_for_forward(ct_reducer reducer) {
+  PROTECT({
+    reducer->reducer->rebuild_buckets();
+    reducer->reducer->prepare_for_forward();
+  })
+}
+int ct_reducer_prepare_for_backward(ct_reducer reducer) {
+  PROTECT(reducer->reducer->prepare_for_backward({}))
 }
 
 }  // extern "C"

@@ -3,6 +3,22 @@ import Testing
 @testable import Engine
 
 @Suite struct LayerTests {
+  /// Every parameter requires gradients, optional biases included (they are assigned after the
+  /// wrapper starts as nil; before the fix they never trained).
+  @Test func everyParameterRequiresGradientsOptionalBiasesIncluded() throws {
+    let modules: [any Module] = [
+      try Linear(4, 3), try Conv2d(1, 2, kernelSize: 3, bias: true), try BatchNorm2d(2),
+    ]
+    for module in modules {
+      for (name, parameter) in module.namedParameters() {
+        #expect(parameter.requiresGrad && parameter.isLeaf, "\(type(of: module)).\(name)")
+      }
+    }
+    let linear = try Linear(2, 1)
+    try (linear(Tensor.ones([1, 2]))).sum().backward()
+    #expect(linear.bias?.grad != nil, "the bias gets a gradient")
+  }
+
   /// A 3x3 convolution worked by hand: a 4x4 input 0...15, a kernel of ones but a centre of 2.
   @Test func convolutionMatchesHandComputedValues() throws {
     let conv = try Conv2d(1, 1, kernelSize: 3, bias: true)

@@ -194,11 +194,21 @@ public protocol TensorSlot {
 /// Marks a module's property as a learned parameter. Its gradient is switched on.
 @propertyWrapper
 public struct Parameter<Value>: TensorSlot {
-  public var wrappedValue: Value
+  /// Marked as requiring gradients whenever it is set, not only at initialisation: an optional
+  /// parameter (`@Parameter var bias: Tensor?`) starts as nil and gets its tensor by assignment.
+  /// (Before, such biases — every Linear's, so every classifier's — never required gradients and
+  /// never trained.)
+  public var wrappedValue: Value {
+    didSet { Self.markTrainable(wrappedValue) }
+  }
 
   public init(wrappedValue: Value) {
     self.wrappedValue = wrappedValue
-    try? (wrappedValue as? Tensor)?.setRequiresGrad(true)
+    Self.markTrainable(wrappedValue)
+  }
+
+  private static func markTrainable(_ value: Value) {
+    if let tensor = value as? Tensor, !tensor.requiresGrad { try? tensor.setRequiresGrad(true) }
   }
 
   public var tensor: Tensor? { wrappedValue as? Tensor }

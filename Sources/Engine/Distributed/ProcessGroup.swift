@@ -1,0 +1,154 @@
+import CTorch
+import Foundation
+
+/// Where a process stands in a group of training processes, as torchrun and `orthocxr launch` tell
+/// it: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT in the environment.
+public struct Rendezvous: Equatable, Sendable {
+  public var rank: Int
+  public var worldSize: Int
+  public var localRank: Int
+  public var masterAddress: String
+  public var masterPort: Int
+  /// How long to wait for the whole group to arrive, and for any collective.
+  public var timeoutSeconds: Double
+
+  public init(
+    rank: Int, worldSize: Int, localRank: Int = 0, masterAddress: String = "127.0.0.1", masterPort: Int = 29500,
+    timeoutSeconds: Double = 300
+  ) {
+    self.rank = rank
+    self.worldSize = worldSize
+    self.localRank = localRank
+    self.masterAddress = masterAddress
+    self.masterPort = masterPort
+    self.timeoutSeconds = timeoutSeconds
+  }
+
+  /// The rendezvous the environment describes, nil when it describes none (WORLD_SIZE unset or 1).
+  /// Throws when the variables are present but do not make sense, naming the one at fault.
+  public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws
+    -> Rendezvous?
+  {
+    guard let sizeText = environment["WORLD_SIZE"] else { return nil }
+    func number(_ name: String, default value: Int? = nil) throws -> Int {
+      guard let text = environment[name] else {
+        if let value { return value }
+        throw DistributedError("WORLD_SIZE is set but \(name) is not; a launcher (orthocxr launch, torchrun) sets both")
+      }
+      guard let number = Int(text), number >= 0 else {
+        throw DistributedError("\(name) must be a whole number, not \"\(text)\"")
+      }
+      return number
+    }
+    guard let worldSize = Int(sizeText), worldSize >= 1 else {
+      throw DistributedError("WORLD_SIZE must be a positive whole number, not \"\(sizeText)\"")
+    }
+    guard worldSize > 1 else { return nil }
+    let rank = try number("RANK")
+    guard rank < worldSize else { throw DistributedError("RANK \(rank) is not below WORLD_SIZE \(worldSize)") }
+    let port = try number("MASTER_PORT", default: 29500)
+    guard (1...65535).contains(port) else { throw DistributedError("MASTER_PORT must lie in 1…65535, not \(port)") }
+    let timeout = environment["ORTHOCXR_RENDEZVOUS_TIMEOUT"].flatMap(Double.init) ?? 300
+    return Rendezvous(
+      rank: rank, worldSize: worldSize, localRank: try number("LOCAL_RANK", default: 0),
+      masterAddress: environment["MASTER_ADDR"] ?? "127.0.0.1", masterPort: port, timeoutSeconds: timeout)
+  }
+}
+
+/// A failure to form or use a process group, in words that say what to check.
+public struct DistributedError: Error, CustomStringConvertible, Equatable {
+  public let description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// A group of processes joined through PyTorch's c10d: a TCPStore that rank 0 serves for the
+/// rendezvous, and Gloo collectives over TCP for CPU tensors. Collectives block until every rank has
+/// called them; every rank must call the same ones in the same order.
+public final class ProcessGroup: @unchecked Sendable {
+  // @unchecked: the handle is never reassigned; c10d's process group is thread-safe.
+  let handle: ct_group
+  public let rank: Int
+  public let size: Int
+
+  /// Joins the group, waiting up to the rendezvous's time-out for every rank.
+  public init(_ rendezvous: Rendezvous) throws {
+    var out: ct_group?
+    let status = ct_group_join(
+      &out, rendezvous.masterAddress, Int32(rendezvous.masterPort), Int32(rendezvous.rank),
+      Int32(rendezvous.worldSize), rendezvous.timeoutSeconds)
+    guard status == 0, let out else {
+      let reason = TorchError.last().message.split(separator: "\n").first.map(String.init) ?? ""
+      throw DistributedError(
+        """
+        rank \(rendezvous.rank) of \(rendezvous.worldSize) could not join the group at \
+        \(rendezvous.masterAddress):\(rendezvous.masterPort) within \(Int(rendezvous.timeoutSeconds)) s: \(reason). \
+        Check that every rank runs, that MASTER_ADDR and MASTER_PORT name rank 0's machine and a free \
+        port, and that it can be reached.
+        """)
+    }
+    handle = out
+    rank = Int(ct_group_rank(out))
+    size = Int(ct_group_size(out))
+  }
+
+  deinit { ct_group_free(handle) }
+
+  /// Sums each tensor over the group, in place.
+  public func allReduceSum_(_ tensors: [Tensor]) throws {
+    try withHandles(tensors) { ct_group_allreduce_sum(handle, $0, $1) }
+  }
+
+  /// Replaces every rank's tensors with `root`'s, in place.
+  public func broadcast_(_ tensors: [Tensor], from root: Int = 0) throws {
+    try withHandles(tensors) { ct_group_broadcast(handle, $0, $1, Int32(root)) }
+  }
+
+  /// Returns when every rank has reached it.
+  public func barrier() throws { try check(ct_group_barrier(handle)) }
+
+  /// Whether any rank says yes (a sum of 0/1 over the group): how ranks agree to stop together.
+  public func anyRank(_ answer: Bool) throws -> Bool {
+    let flag = try Tensor([answer ? 1.0 : 0.0])
+    try allReduceSum_([flag])
+    return try flag.item() > 0
+  }
+
+  private func withHandles(_ tensors: [Tensor], _ call: (UnsafePointer<OpaquePointer?>?, Int32) -> Int32) throws {
+    let handles: [OpaquePointer?] = tensors.map { $0.handle }
+    try withExtendedLifetime(tensors) {
+      try handles.withUnsafeBufferPointer { try check(call($0.baseAddress, Int32($0.count))) }
+    }
+  }
+}
+
+/// The gradient averaging of DistributedDataParallel, PyTorch's own C++ Reducer: gradients are
+/// grouped in buckets (a 1 MiB first bucket, then about `bucketBytes` each, in the order backward
+/// produces them) and each bucket's all-reduce starts as soon as its last gradient is ready, while
+/// backward goes on. Every parameter must get a gradient at every step.
+public final class GradientReducer {
+  let handle: ct_reducer
+  public let group: ProcessGroup
+  private let parameters: [Tensor]
+
+  public init(parameters: [Tensor], group: ProcessGroup, bucketBytes: Int = 25 * 1024 * 1024) throws {
+    self.group = group
+    self.parameters = parameters
+    var out: ct_reducer?
+    let handles: [OpaquePointer?] = parameters.map { $0.handle }
+    try withExtendedLifetime(parameters) {
+      try handles.withUnsafeBufferPointer {
+        try check(ct_reducer_create(&out, group.handle, $0.baseAddress, Int32($0.count), Int64(bucketBytes)))
+      }
+    }
+    guard let out else { throw TorchError("libtorch returned no reducer") }
+    handle = out
+  }
+
+  deinit { ct_reducer_free(handle) }
+
+  /// Before a forward pass whose gradients are to be averaged.
+  public func prepareForForward() throws { try check(ct_reducer_prepare_for_forward(handle)) }
+
+  /// After that forward pass, before backward.
+  public func prepareForBackward() throws { try check(ct_reducer_prepare_for_backward(handle)) }
+}
