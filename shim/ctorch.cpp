@@ -402,7 +402,18 @@ int ct_expand(ct_tensor *out, ct_tensor t, const int64_t *shape, int ndim) {
   PROTECT(*out = wrap(T(t).expand(dims(shape, ndim))))
 }
 int ct_contiguous(ct_tensor *out, ct_tensor t, int format) {
-  PROTECT(*out = wrap(T(t).contiguous(memory_format(format))))
+  PROTECT({
+    auto layout = memory_format(format);
+    at::Tensor result = T(t).contiguous(layout);
+    // A tensor with 1x1 spatial size is channels-last "already", but keeps its old strides; autograd
+    // gives its gradient the canonical channels-last strides, and DDP's reducer warns about the
+    // mismatch. The canonical strides avoid that (the bytes are the same).
+    if (layout == at::MemoryFormat::ChannelsLast && result.dim() == 4) {
+      at::Tensor canonical = at::empty_like(result, at::MemoryFormat::ChannelsLast);
+      if (canonical.strides() != result.strides()) result = canonical.copy_(result);
+    }
+    *out = wrap(result);
+  })
 }
 int ct_squeeze(ct_tensor *out, ct_tensor t, int64_t dim) { PROTECT(*out = wrap(T(t).squeeze(dim))) }
 int ct_unsqueeze(ct_tensor *out, ct_tensor t, int64_t dim) {
@@ -606,9 +617,11 @@ c10d::ProcessGroup &G(ct_group group) { return *group->group; }
 extern "C" {
 
 int ct_group_join(ct_group *out, const char *host, int port, int rank, int world_size,
-                  double timeout_seconds) {
+                  double timeout_seconds, double collective_timeout_seconds) {
   PROTECT({
     auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+    auto collective_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(collective_timeout_seconds * 1000));
     c10d::TCPStoreOptions options;
     options.port = static_cast<std::uint16_t>(port);
     options.isServer = rank == 0;
@@ -619,7 +632,7 @@ int ct_group_join(ct_group *out, const char *host, int port, int rank, int world
     // GLOO_SOCKET_IFNAME, when set, names the network interface (create_default reads it).
     auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(
         c10::make_intrusive<c10d::PrefixStore>("gloo/", store), rank, world_size,
-        c10d::ProcessGroupGloo::Options::create_default(timeout));
+        c10d::ProcessGroupGloo::Options::create_default(collective_timeout));
     auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, world_size);
     group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, gloo);
     group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);

@@ -15,8 +15,9 @@ typedef struct ct_reducer_opaque *ct_reducer;
 
 /// Joins a group of world_size processes: rank 0 serves a TCPStore on host:port, the others connect
 /// to it; all wait up to timeout_seconds for the whole group. Collectives run over Gloo (TCP), on
-/// the interface named by GLOO_SOCKET_IFNAME when it is set.
-int ct_group_join(ct_group *out, const char *host, int port, int rank, int world_size, double timeout_seconds);
+/// the interface named by GLOO_SOCKET_IFNAME when it is set, and fail after collective_timeout_seconds.
+int ct_group_join(ct_group *out, const char *host, int port, int rank, int world_size, double timeout_seconds,
+                  double collective_timeout_seconds);
 void ct_group_free(ct_group group);
 int ct_group_rank(ct_group group);
 int ct_group_size(ct_group group);

@@ -19,6 +19,39 @@ public struct Batch: @unchecked Sendable {
   public let labels: Tensor
   /// The positions in the loader's entries of the images in this batch.
   public let indices: [Int]
+  /// With a sharded loader, the images of this step over all ranks (the single-process batch);
+  /// otherwise `indices.count`.
+  public var globalCount: Int
+
+  public init(images: Tensor, labels: Tensor, indices: [Int], globalCount: Int? = nil) {
+    self.images = images
+    self.labels = labels
+    self.indices = indices
+    self.globalCount = globalCount ?? indices.count
+  }
+}
+
+/// This process's part of the data when several processes train together: every rank walks the same
+/// per-epoch order in the same global batches, and takes its own contiguous slice of each, so that
+/// the union of one step's slices is the batch one process would use.
+public struct Shard: Equatable, Sendable {
+  public var rank: Int
+  public var count: Int
+  /// Training: every rank must take the same number of steps, so a global batch too small to give
+  /// each rank an image is left out. Evaluation: nothing is left out, and a rank may have fewer batches.
+  public var evenSteps: Bool
+
+  public init(rank: Int, count: Int, evenSteps: Bool) {
+    precondition(count >= 1 && (0..<count).contains(rank), "rank \(rank) of \(count)")
+    self.rank = rank
+    self.count = count
+    self.evenSteps = evenSteps
+  }
+
+  /// This rank's slice of a global batch: contiguous, sizes differing by at most one.
+  public func slice(_ batch: [Int]) -> [Int] {
+    Array(batch[(rank * batch.count / count)..<((rank + 1) * batch.count / count)])
+  }
 }
 
 /// Decoded and resized images kept in memory across epochs, up to a byte budget.
@@ -66,6 +99,9 @@ public final class DataLoader: @unchecked Sendable {
     /// `next()` queues its copy without waiting (PyTorch's pin_memory and non_blocking); the device
     /// must have been made available (`Torch.makeAvailable`).
     public var device: Device = .cpu
+    /// With several training processes, this one's part of every batch (`batchSize` is then the
+    /// global batch).
+    public var shard: Shard?
 
     public init() {}
   }
@@ -113,6 +149,22 @@ public final class DataLoader: @unchecked Sendable {
       }
     }
     return order
+  }
+
+  /// The entries of each batch of epoch `epoch`, as this loader (and shard) will yield them.
+  public func plannedBatches(epoch: Int) -> [[Int]] { plannedBatchesAndGlobalCounts(epoch: epoch).batches }
+
+  func plannedBatchesAndGlobalCounts(epoch: Int) -> (batches: [[Int]], globalCounts: [Int]) {
+    let order = order(epoch: epoch)
+    let size = options.batchSize
+    var batches = stride(from: 0, to: order.count, by: size).map {
+      Array(order[$0..<Swift.min($0 + size, order.count)])
+    }
+    if options.dropLast, let last = batches.last, last.count < size { batches.removeLast() }
+    guard let shard = options.shard, shard.count > 1 else { return (batches, batches.map(\.count)) }
+    if shard.evenSteps { batches.removeAll { $0.count < shard.count } }
+    let kept = batches.filter { !shard.slice($0).isEmpty }
+    return (kept.map(shard.slice), kept.map(\.count))
   }
 
   /// The batches of one epoch, produced by worker threads. `firstBatch` skips the batches before it,
@@ -180,14 +232,11 @@ public final class DataLoader: @unchecked Sendable {
     private let pipeline: Pipeline
 
     init(loader: DataLoader, epoch: Int, firstBatch: Int) {
-      let order = loader.order(epoch: epoch)
-      let size = loader.options.batchSize
-      var batches = stride(from: 0, to: order.count, by: size).map {
-        Array(order[$0..<Swift.min($0 + size, order.count)])
-      }
-      if loader.options.dropLast, let last = batches.last, last.count < size { batches.removeLast() }
-      batches.removeFirst(Swift.min(Swift.max(firstBatch, 0), batches.count))
-      pipeline = Pipeline(loader: loader, epoch: epoch, batches: batches)
+      var (batches, globalCounts) = loader.plannedBatchesAndGlobalCounts(epoch: epoch)
+      let skipped = Swift.min(Swift.max(firstBatch, 0), batches.count)
+      batches.removeFirst(skipped)
+      pipeline = Pipeline(
+        loader: loader, epoch: epoch, batches: batches, globalCounts: Array(globalCounts.dropFirst(skipped)))
       // The workers hold the pipeline, not the epoch, so that releasing the epoch stops them.
       for worker in 0..<Swift.max(1, loader.options.workers) {
         let thread = Thread { [pipeline] in
@@ -212,7 +261,7 @@ public final class DataLoader: @unchecked Sendable {
       guard device != .cpu else { return batch }
       return Batch(
         images: try batch.images.to(device, nonBlocking: true), labels: try batch.labels.to(device, nonBlocking: true),
-        indices: batch.indices)
+        indices: batch.indices, globalCount: batch.globalCount)
     }
 
     /// Stops the workers (also done when the epoch is released).
@@ -232,10 +281,14 @@ public final class DataLoader: @unchecked Sendable {
     private var nextToDeliver = 0
     private var stopped = false
 
-    init(loader: DataLoader, epoch: Int, batches: [[Int]]) {
+    /// The size of each batch over all ranks (its own size without a shard).
+    let globalCounts: [Int]
+
+    init(loader: DataLoader, epoch: Int, batches: [[Int]], globalCounts: [Int]) {
       self.loader = loader
       number = epoch
       self.batches = batches
+      self.globalCounts = globalCounts
     }
 
     func work() {
@@ -272,7 +325,9 @@ public final class DataLoader: @unchecked Sendable {
         nextToDeliver += 1
         condition.broadcast()
         switch result {
-        case .success(let batch?): return batch
+        case .success(var batch?):
+          batch.globalCount = globalCounts[nextToDeliver - 1]
+          return batch
         case .success(nil): continue  // every image of the batch was skipped
         case .failure(let error):
           stopped = true

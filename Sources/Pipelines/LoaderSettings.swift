@@ -68,11 +68,14 @@ public struct LoaderSettings: Equatable, Sendable {
 
   /// A loader over a split, in the split's order, without augmentation (for evaluation).
   public func evaluationLoader(
-    _ path: String, labelMap: LabelMap, preprocessing: Preprocessing, seed: UInt64 = 0, cache: ImageCache? = nil
+    _ path: String, labelMap: LabelMap, preprocessing: Preprocessing, seed: UInt64 = 0, cache: ImageCache? = nil,
+    shard: Shard? = nil
   ) throws -> DataLoader {
-    DataLoader(
+    var options = options(seed: seed, shuffle: false)
+    options.shard = shard
+    return DataLoader(
       entries: try entries(path, labelMap: labelMap), classCount: labelMap.classes.count, preprocessing: preprocessing,
-      options: options(seed: seed, shuffle: false), cache: cache)
+      options: options, cache: cache)
   }
 }
 

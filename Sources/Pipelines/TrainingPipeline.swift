@@ -25,6 +25,9 @@ public enum TrainingPipeline {
     public var onEpoch: ((EpochRecord) -> Void)?
     /// Bootstrap resamples of the test metrics' intervals.
     public var resamples = 1_000
+    /// Training in several processes (`orthocxr launch`): this process's group. Rank 0 writes the run
+    /// folder, calibrates and tests; the other ranks train and say nothing.
+    public var group: ProcessGroup?
 
     public init(stopRequested: @escaping () -> Bool = { false }, output: PipelineOutput = .silent) {
       self.stopRequested = stopRequested
@@ -45,7 +48,9 @@ public enum TrainingPipeline {
         "unknown model \"\(settings.model)\"; use \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     let loader = try LoaderSettings(settings)
-    let say = hooks.output
+    let group = hooks.group
+    let isLeader = (group?.rank ?? 0) == 0
+    let say = isLeader ? hooks.output : .silent
     Torch.threadCount = loader.threads
     try Torch.makeAvailable(loader.device)
     let seed = settings.training.seed
@@ -55,13 +60,15 @@ public enum TrainingPipeline {
       preprocessing: Preprocessing(size: settings.imageSize, channels: settings.channels))
     let map = description.labelMap
     let trainEntries = try loader.entries(trainSplit, labelMap: map)
+    var trainOptions = loader.options(seed: seed, shuffle: true)
+    trainOptions.shard = group.map { Shard(rank: $0.rank, count: $0.size, evenSteps: true) }
     let trainLoader = DataLoader(
       entries: trainEntries, classCount: map.classes.count, preprocessing: description.preprocessing,
-      augmentation: settings.augmentation ? Augmentation() : nil, options: loader.options(seed: seed, shuffle: true),
-      cache: ImageCache())
+      augmentation: settings.augmentation ? Augmentation() : nil, options: trainOptions, cache: ImageCache())
     let validationLoader = try settings.val.map {
       try loader.evaluationLoader(
-        $0, labelMap: map, preprocessing: description.preprocessing, seed: seed, cache: ImageCache())
+        $0, labelMap: map, preprocessing: description.preprocessing, seed: seed, cache: ImageCache(),
+        shard: group.map { Shard(rank: $0.rank, count: $0.size, evenSteps: false) })
     }
     let network = try architecture.make(classCount: map.classes.count, inputChannels: settings.channels)
     if let weights = settings.weights, !resume {
@@ -70,10 +77,11 @@ public enum TrainingPipeline {
     try loader.place(network)
     try network.setMemoryFormat(.channelsLast)
     let folder = RunFolder(output)
-    try folder.writeSettings(settings, classes: map.classes)
+    if isLeader { try folder.writeSettings(settings, classes: map.classes) }
+    let dataParallel = try group.map { try DataParallel(model: network, group: $0) }
     let trainer = try Trainer(
       model: network, settings: settings.training, trainLoader: trainLoader, validationLoader: validationLoader,
-      folder: folder, description: description)
+      folder: folder, description: description, dataParallel: dataParallel)
     trainer.stopRequested = hooks.stopRequested
     trainer.onProgress = { step in
       let done = Int(20 * Double(step.batch) / Double(max(step.batches, 1)))
@@ -89,7 +97,9 @@ public enum TrainingPipeline {
     let lambda = settings.training.lambda
     say.message(
       "training \(architecture.rawValue) on \(trainEntries.count) images (\(map.classes.joined(separator: ", "))), "
-        + "λ = \(lambda) (\(settings.training.osVariant)), \(settings.training.epochs) epochs on \(loader.device) → \(output)/"
+        + "λ = \(lambda) (\(settings.training.osVariant)), \(settings.training.epochs) epochs on \(loader.device)"
+        + (group.map { ", \($0.size) processes (batch \(settings.batchSize) split between them)" } ?? "")
+        + " → \(output)/"
     )
     let summary: TrainingSummary
     do {
@@ -98,11 +108,12 @@ public enum TrainingPipeline {
       say.progress(nil)
       throw error
     }
+    var outcome = Outcome(folder: folder, summary: summary)
+    guard isLeader else { return outcome }
     try folder.writeTrainingSummary(summary)
     if !summary.skippedImages.isEmpty {
       say.message("skipped \(summary.skippedImages.count) unreadable image(s); see metrics.json")
     }
-    var outcome = Outcome(folder: folder, summary: summary)
     guard !summary.interrupted else { return outcome }
     say.message("best epoch \(summary.bestEpoch.map(String.init) ?? "–") → \(folder.bestCheckpoint)")
     if let test = settings.test, let val = settings.val {
@@ -146,12 +157,14 @@ public enum TrainingPipeline {
       single.seeds = nil
       single.training.seed = seed
       single.output = RunFolder(output).seed(seed).path
-      hooks.output.message("== seed \(seed) → \(single.output!)")
+      if (hooks.group?.rank ?? 0) == 0 { hooks.output.message("== seed \(seed) → \(single.output!)") }
       let outcome = try train(single, resume: resume, hooks: hooks)
       outcomes.append(outcome)
       if outcome.summary.interrupted { return (outcomes, nil) }
     }
-    let summary = settings.test == nil ? nil : try SeedSummary(runs: outcomes.map(\.folder))
+    // Rank 0 alone wrote the test metrics.
+    let summary =
+      settings.test == nil || (hooks.group?.rank ?? 0) != 0 ? nil : try SeedSummary(runs: outcomes.map(\.folder))
     return (outcomes, summary)
   }
 

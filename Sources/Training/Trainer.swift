@@ -37,6 +37,9 @@ public final class Trainer {
   public var onProgress: (TrainingProgress) -> Void = { _ in }
   /// Called after every epoch.
   public var onEpoch: (EpochRecord) -> Void = { _ in }
+  /// Training in several processes: the group, and the reducer that averages gradients. The loaders
+  /// must carry this rank's shard. Only rank 0 writes the log and the checkpoints.
+  public let dataParallel: DataParallel?
 
   let objective: OrthogonalSpheresObjective
   let optimizer: any Optimizer
@@ -49,7 +52,7 @@ public final class Trainer {
 
   public init(
     model: any ImageClassifier, settings: TrainingSettings, trainLoader: DataLoader, validationLoader: DataLoader?,
-    folder: RunFolder, description: CheckpointFile.ModelDescription? = nil
+    folder: RunFolder, description: CheckpointFile.ModelDescription? = nil, dataParallel: DataParallel? = nil
   ) throws {
     if let weights = settings.classWeights, weights.count != trainLoader.classCount {
       throw TrainingError.invalidSetting(
@@ -61,6 +64,7 @@ public final class Trainer {
     self.validationLoader = validationLoader
     self.folder = folder
     self.description = description
+    self.dataParallel = dataParallel
     log = TrainingLog(path: folder.log)
     objective = OrthogonalSpheresObjective(
       lambda: settings.lambda, variant: settings.osVariant, classWeights: settings.classWeights?.map(Float.init),
@@ -77,9 +81,7 @@ public final class Trainer {
       optimizer = Adam.adamW(
         parameters: parameters, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
     }
-    let batchSize = trainLoader.options.batchSize
-    let batches = (trainLoader.entries.count + batchSize - 1) / batchSize
-    stepsPerEpoch = max(1, trainLoader.options.dropLast ? trainLoader.entries.count / batchSize : batches)
+    stepsPerEpoch = max(1, trainLoader.plannedBatches(epoch: 0).count)
     schedule = Self.schedule(settings, stepsPerEpoch: stepsPerEpoch)
   }
 
@@ -110,7 +112,7 @@ public final class Trainer {
       position = try restore(from: lastCheckpointPath)
       // Epochs the log recorded after the checkpoint was written are trained again.
       records = try log.history().epochs.filter { $0.epoch <= position.epoch }
-    } else {
+    } else if isLeader {
       try log.reset()
       try log.append(.start(settings: settings))
     }
@@ -127,19 +129,39 @@ public final class Trainer {
       while let batch = try epoch.next() {
         optimizer.learningRate = schedule.learningRate(at: position.step)
         try optimizer.clearGradients()
+        try dataParallel?.reducer.prepareForForward()
         let terms = try Autocast.run(if: settings.mixedPrecision, on: model.device) {
           let (logits, features) = try model.logitsAndFeatures(batch.images)
           return try objective.terms(logits: logits, features: features, targets: batch.labels)
         }
-        try terms.total.backward()
+        var objectiveValue = terms.total
+        if let dataParallel {
+          // The reducer averages the ranks' gradients; weighting each rank's mean loss by its share
+          // of the step's images makes that average the gradient of the mean over the whole batch,
+          // also when the batch does not split evenly.
+          let share = Double(dataParallel.size * batch.indices.count) / Double(max(batch.globalCount, 1))
+          if share != 1 { objectiveValue = try objectiveValue * share }
+          try dataParallel.reducer.prepareForBackward()
+        }
+        try objectiveValue.backward()
         try optimizer.step()
         // Read after the step, so that on a GPU the whole step is queued before the host waits for it.
         // A non-finite loss has then reached the weights in memory, but nothing is saved from them:
         // the run stops, and the last checkpoint on disk is the one to resume from.
         let loss = try terms.total.item()
-        guard loss.isFinite else {
+        // Ranks stop together: for Ctrl-C and for a non-finite loss on any of them.
+        var stopNow = stopRequested()
+        var nonFinite = !loss.isFinite
+        if let dataParallel {
+          let agreed = try dataParallel.sum([stopNow ? 1 : 0, nonFinite ? 1 : 0])
+          stopNow = agreed[0] > 0
+          nonFinite = agreed[1] > 0
+        }
+        guard !nonFinite else {
           let checkpoint = FileManager.default.fileExists(atPath: lastCheckpointPath) ? lastCheckpointPath : nil
-          try log.append(.stopped(reason: "non-finite loss", epoch: position.epoch, step: position.step))
+          if isLeader {
+            try log.append(.stopped(reason: "non-finite loss", epoch: position.epoch, step: position.step))
+          }
           throw TrainingError.nonFiniteLoss(epoch: position.epoch, step: position.step, lastCheckpoint: checkpoint)
         }
         let count = batch.indices.count
@@ -151,7 +173,7 @@ public final class Trainer {
         seen += count
         position.step += 1
         position.batch += 1
-        if position.step % max(1, settings.logEvery) == 0 {
+        if isLeader, position.step % max(1, settings.logEvery) == 0 {
           try log.append(
             .step(
               StepRecord(
@@ -165,14 +187,21 @@ public final class Trainer {
           TrainingProgress(
             epoch: position.epoch, epochs: settings.epochs, batch: position.batch, batches: batchCount, loss: loss,
             imagesPerSecond: rate, secondsLeft: batchesLeft * Double(trainLoader.options.batchSize) / max(rate, 1e-9)))
-        if stopRequested() {
+        if stopNow {
           epoch.stop()
           try saveCheckpoint(to: lastCheckpointPath, position: position)
-          try log.append(.interrupted(epoch: position.epoch, batch: position.batch, step: position.step))
+          if isLeader {
+            try log.append(.interrupted(epoch: position.epoch, batch: position.batch, step: position.step))
+          }
           return summary(records, position, interrupted: true, stoppedEarly: false)
         }
       }
 
+      if let dataParallel {
+        let totals = try dataParallel.sum([lossSum, crossEntropySum, osSum, Double(seen)])
+        (lossSum, crossEntropySum, osSum, seen) = (totals[0], totals[1], totals[2], Int(totals[3]))
+        try dataParallel.synchronizeBuffers(of: model)
+      }
       let validation = try validationLoader.map { try validate(with: $0) }
       let record = EpochRecord(
         epoch: position.epoch + 1, trainingLoss: lossSum / Double(max(seen, 1)),
@@ -181,7 +210,7 @@ public final class Trainer {
         learningRate: optimizer.learningRate, validation: validation,
         seconds: (ContinuousClock.now - started) / .seconds(1))
       records.append(record)
-      try log.append(.epoch(record))
+      if isLeader { try log.append(.epoch(record)) }
       onEpoch(record)
 
       position.epoch += 1
@@ -198,13 +227,13 @@ public final class Trainer {
       try saveCheckpoint(to: lastCheckpointPath, position: position)
       if improved { try saveCheckpoint(to: bestCheckpointPath, position: position) }
       if let patience = settings.earlyStoppingPatience, position.staleEpochs >= patience {
-        try log.append(.earlyStop(epoch: position.epoch, bestEpoch: position.bestEpoch ?? 0))
+        if isLeader { try log.append(.earlyStop(epoch: position.epoch, bestEpoch: position.bestEpoch ?? 0)) }
         stoppedEarly = true
         break
       }
     }
     let result = summary(records, position, interrupted: false, stoppedEarly: stoppedEarly)
-    try log.append(.finished(bestEpoch: result.bestEpoch ?? 0))
+    if isLeader { try log.append(.finished(bestEpoch: result.bestEpoch ?? 0)) }
     return result
   }
 
@@ -216,8 +245,19 @@ public final class Trainer {
       stoppedEarly: stoppedEarly, skippedImages: trainLoader.skipped.map(\.description))
   }
 
+  /// Whether this process writes the log and the checkpoints (rank 0, or the only process).
+  var isLeader: Bool { dataParallel?.isLeader ?? true }
+
   func validate(with loader: DataLoader) throws -> ValidationMetrics {
-    let (logits, labels, _) = try Predictor.logits(of: model, on: loader, mixedPrecision: settings.mixedPrecision)
+    var (logits, labels, indices) = try Predictor.logits(
+      of: model, on: loader, mixedPrecision: settings.mixedPrecision)
+    if let dataParallel {
+      // Every rank scored its shard; gathered, the metrics are those of the whole split on every
+      // rank, so that model selection and early stopping decide the same everywhere.
+      (logits, indices) = try dataParallel.gather(
+        logits: logits, indices: indices, entryCount: loader.entries.count, classCount: loader.classCount)
+      labels = indices.map { loader.entries[$0].classIndex }
+    }
     let probabilities = softmax(logits)
     let report = ClassificationMetrics.evaluate(probabilities: probabilities, labels: labels)
     let (confidences, correct) = Calibration.confidences(probabilities: probabilities, labels: labels)
@@ -230,6 +270,8 @@ public final class Trainer {
   // MARK: Checkpoints
 
   func saveCheckpoint(to path: String, position: CheckpointFile.TrainingPosition) throws {
+    try dataParallel?.synchronizeBuffers(of: model)
+    guard isLeader else { return }
     try CheckpointFile.writeTraining(
       model: model.stateDict(), optimizer: try optimizer.stateDict(), description: description, position: position,
       to: path)

@@ -14,7 +14,7 @@ struct OrthoCXR: ParsableCommand {
       DemoCommand.self, TrainCommand.self, EvaluateCommand.self, CalibrateCommand.self, ExplainCommand.self,
       PredictCommand.self, CompareCommand.self, ReportCommand.self,
       DatasetCommand.self,
-      BenchCommand.self, DeviceCommand.self,
+      LaunchCommand.self, BenchCommand.self, DeviceCommand.self,
       CheckpointCommand.self,
     ]
   )

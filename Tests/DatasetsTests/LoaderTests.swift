@@ -56,6 +56,40 @@ import Testing
     #expect(data.order(epoch: 0) != data.order(epoch: 1), "reshuffled every epoch")
   }
 
+  /// Sharded for training, every step's slices together are the single-process batch, every rank
+  /// takes the same number of steps, and a batch too small for every rank is left out; sharded for
+  /// evaluation, every image is seen exactly once.
+  @Test func shardsOfAStepMakeTheSingleProcessBatch() throws {
+    let folder = try syntheticDataset(perClass: 5)  // 15 images: batches of 4, 4, 4, 3
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    var options = DataLoader.Options()
+    options.batchSize = 4
+    options.workers = 1
+    let single = try loader(folder, options: options).plannedBatches(epoch: 1)
+    for (count, expectedSteps) in [(2, 4), (3, 4), (4, 3)] {
+      let ranks = try (0..<count).map { rank -> DataLoader in
+        var sharded = options
+        sharded.shard = Shard(rank: rank, count: count, evenSteps: true)
+        return try loader(folder, options: sharded)
+      }
+      let plans = ranks.map { $0.plannedBatches(epoch: 1) }
+      #expect(plans.allSatisfy { $0.count == expectedSteps }, "\(count) ranks")
+      for step in 0..<expectedSteps {
+        #expect(plans.flatMap { $0[step] } == single[step], "\(count) ranks, step \(step)")
+      }
+      // What the loader yields: the slices, each marked with its step's global size.
+      let batch = try #require(try ranks[count - 1].epoch(1).next())
+      #expect(batch.globalCount == 4 && batch.indices == plans[count - 1][0])
+    }
+    var seen: [Int] = []
+    for rank in 0..<4 {
+      var sharded = options
+      sharded.shard = Shard(rank: rank, count: 4, evenSteps: false)
+      seen += try loader(folder, options: sharded).plannedBatches(epoch: 0).flatMap { $0 }
+    }
+    #expect(seen.sorted() == Array(0..<15), "evaluation shards leave nothing out")
+  }
+
   @Test func sameSeedGivesTheSameBatchesWhateverTheWorkers() throws {
     let folder = try syntheticDataset(perClass: 3)
     defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -9,13 +9,17 @@ public struct Rendezvous: Equatable, Sendable {
   public var localRank: Int
   public var masterAddress: String
   public var masterPort: Int
-  /// How long to wait for the whole group to arrive, and for any collective.
+  /// How long to wait for the whole group to arrive (ORTHOCXR_RENDEZVOUS_TIMEOUT, default 300 s).
   public var timeoutSeconds: Double
+  /// How long a collective may wait for the other ranks (ORTHOCXR_COLLECTIVE_TIMEOUT, default 1800 s:
+  /// rank 0 calibrates and tests between seeds while the others wait).
+  public var collectiveTimeoutSeconds: Double
 
   public init(
     rank: Int, worldSize: Int, localRank: Int = 0, masterAddress: String = "127.0.0.1", masterPort: Int = 29500,
-    timeoutSeconds: Double = 300
+    timeoutSeconds: Double = 300, collectiveTimeoutSeconds: Double = 1800
   ) {
+    self.collectiveTimeoutSeconds = collectiveTimeoutSeconds
     self.rank = rank
     self.worldSize = worldSize
     self.localRank = localRank
@@ -49,9 +53,11 @@ public struct Rendezvous: Equatable, Sendable {
     let port = try number("MASTER_PORT", default: 29500)
     guard (1...65535).contains(port) else { throw DistributedError("MASTER_PORT must lie in 1…65535, not \(port)") }
     let timeout = environment["ORTHOCXR_RENDEZVOUS_TIMEOUT"].flatMap(Double.init) ?? 300
+    let collectiveTimeout = environment["ORTHOCXR_COLLECTIVE_TIMEOUT"].flatMap(Double.init) ?? 1800
     return Rendezvous(
       rank: rank, worldSize: worldSize, localRank: try number("LOCAL_RANK", default: 0),
-      masterAddress: environment["MASTER_ADDR"] ?? "127.0.0.1", masterPort: port, timeoutSeconds: timeout)
+      masterAddress: environment["MASTER_ADDR"] ?? "127.0.0.1", masterPort: port, timeoutSeconds: timeout,
+      collectiveTimeoutSeconds: collectiveTimeout)
   }
 }
 
@@ -75,7 +81,7 @@ public final class ProcessGroup: @unchecked Sendable {
     var out: ct_group?
     let status = ct_group_join(
       &out, rendezvous.masterAddress, Int32(rendezvous.masterPort), Int32(rendezvous.rank),
-      Int32(rendezvous.worldSize), rendezvous.timeoutSeconds)
+      Int32(rendezvous.worldSize), rendezvous.timeoutSeconds, rendezvous.collectiveTimeoutSeconds)
     guard status == 0, let out else {
       let reason = TorchError.last().message.split(separator: "\n").first.map(String.init) ?? ""
       throw DistributedError(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 import Models
 import Pipelines
@@ -72,19 +73,49 @@ struct TrainCommand: ParsableCommand {
   func run() throws {
     let settings = try settings()
     installInterruptHandler()
-    let hooks = TrainingPipeline.Hooks(
-      stopRequested: { interruptRequested.load(ordering: .relaxed) }, output: terminal)
+    // Started by `orthocxr launch` or torchrun: join the group the environment describes.
+    let group = try userFacing { try Rendezvous.fromEnvironment().map { try ProcessGroup($0) } }
+    let fault = FaultInjection(rank: group?.rank ?? 0)
+    var hooks = TrainingPipeline.Hooks(
+      stopRequested: {
+        fault.afterStep()
+        return interruptRequested.load(ordering: .relaxed)
+      }, output: terminal)
+    hooks.group = group
+    let isLeader = (hooks.group?.rank ?? 0) == 0
     let (outcomes, summary) = try userFacing { try TrainingPipeline.trainSeeds(settings, resume: resume, hooks: hooks) }
     if let last = outcomes.last, last.summary.interrupted {
-      print("interrupted: saved \(last.folder.lastCheckpoint); continue with the same command and --resume")
+      if isLeader {
+        print("interrupted: saved \(last.folder.lastCheckpoint); continue with the same command and --resume")
+      }
       throw ExitCode(130)
     }
+    guard isLeader else { return }
     if let summary, let output = settings.output {
       print("\n" + summary.render())
       print("compare with another configuration: orthocxr compare --baseline OTHER/seed-* --candidate \(output)/seed-*")
     } else if outcomes.count > 1, let output = settings.output {
       print("\(outcomes.count) runs in \(output)/seed-*")
     }
+  }
+}
+
+/// For the fault tests of several processes: ORTHOCXR_FAULT_KILL=RANK:STEP makes that rank kill
+/// itself with SIGKILL (as `kill -9` would) after that many training steps. Unset, it does nothing.
+final class FaultInjection: @unchecked Sendable {
+  // @unchecked: called from the training loop only.
+  private let killAtStep: Int?
+  private var steps = 0
+
+  init(rank: Int, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    let parts = environment["ORTHOCXR_FAULT_KILL"]?.split(separator: ":").compactMap { Int($0) } ?? []
+    killAtStep = parts.count == 2 && parts[0] == rank ? parts[1] : nil
+  }
+
+  func afterStep() {
+    guard let killAtStep else { return }
+    steps += 1
+    if steps == killAtStep { kill(getpid(), SIGKILL) }
   }
 }
 
