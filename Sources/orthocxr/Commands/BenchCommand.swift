@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Measure speed: model training and inference, the data pipeline, or heatmaps (use a release build).",
-    subcommands: [ModelBench.self, DataBench.self, GradCAMBench.self],
+    subcommands: [ModelBench.self, DataBench.self, GradCAMBench.self, AllReduceBench.self],
     defaultSubcommand: ModelBench.self
   )
 }
