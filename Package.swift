@@ -77,8 +77,11 @@ let package = Package(
     ),
     // Helpers the test targets share: where ../shared/data is, temporary folders.
     .target(name: "TestSupport", path: "Tests/TestSupport"),
+    // Runs a group of ranks on threads of one test process (Gloo over loopback).
+    .target(name: "DistributedTestSupport", dependencies: ["Engine"], path: "Tests/DistributedTestSupport"),
     .testTarget(
-      name: "EngineTests", dependencies: ["Engine", "Randomness", "TestSupport"], exclude: ["Fixtures"]),
+      name: "EngineTests", dependencies: ["Engine", "Randomness", "TestSupport", "DistributedTestSupport"],
+      exclude: ["Fixtures"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Randomness", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),
     .testTarget(
@@ -87,7 +90,7 @@ let package = Package(
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
     .testTarget(name: "RunFilesTests", dependencies: ["RunFiles", "Evaluation", "TestSupport"]),
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "RunFiles", "Evaluation", "TestSupport"]),
-    .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),
+    .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport", "DistributedTestSupport"]),
     .testTarget(
       name: "PipelinesTests",
       dependencies: [

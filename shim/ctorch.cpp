@@ -612,6 +612,25 @@ struct ct_reducer_opaque {
 
 namespace {
 c10d::ProcessGroup &G(ct_group group) { return *group->group; }
+
+// A sum over the group that autograd can see through: the gradient of every rank's input is the sum
+// of every rank's output gradient (what synchronized BatchNorm needs for its statistics).
+struct DifferentiableAllReduce : public torch::autograd::Function<DifferentiableAllReduce> {
+  static at::Tensor forward(torch::autograd::AutogradContext *ctx, const at::Tensor &input,
+                            int64_t group_address) {
+    ctx->saved_data["group"] = group_address;
+    std::vector<at::Tensor> buffer{input.clone()};
+    reinterpret_cast<c10d::ProcessGroup *>(group_address)->allreduce(buffer)->wait();
+    return buffer[0];
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
+                                                 torch::autograd::variable_list gradients) {
+    auto *group = reinterpret_cast<c10d::ProcessGroup *>(ctx->saved_data["group"].toInt());
+    std::vector<at::Tensor> buffer{gradients[0].contiguous().clone()};
+    group->allreduce(buffer)->wait();
+    return {buffer[0], at::Tensor()};
+  }
+};
 }  // namespace
 
 extern "C" {
@@ -670,6 +689,10 @@ int ct_group_broadcast(ct_group group, const ct_tensor *ts, int n, int root) {
   })
 }
 int ct_group_barrier(ct_group group) { PROTECT(G(group).barrier()->wait()) }
+int ct_group_allreduce_sum_differentiable(ct_tensor *out, ct_group group, ct_tensor t) {
+  PROTECT(*out = wrap(DifferentiableAllReduce::apply(
+              T(t).contiguous(), reinterpret_cast<int64_t>(group->group.get()))))
+}
 
 int ct_reducer_create(ct_reducer *out, ct_group group, const ct_tensor *params, int n,
                       int64_t bucket_bytes) {

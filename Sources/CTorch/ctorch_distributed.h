@@ -26,6 +26,9 @@ int ct_group_allreduce_sum(ct_group group, const ct_tensor *tensors, int n);
 /// Copies root's tensors into every rank's, in place, and waits.
 int ct_group_broadcast(ct_group group, const ct_tensor *tensors, int n, int root);
 int ct_group_barrier(ct_group group);
+/// The sum of t over the group as a new tensor that autograd differentiates: in backward, each
+/// rank's gradient is the sum of all ranks' output gradients.
+int ct_group_allreduce_sum_differentiable(ct_tensor *out, ct_group group, ct_tensor t);
 
 /// DistributedDataParallel's gradient reducer over `params` (every one must receive a gradient at
 /// every step): gradients are averaged over the group in buckets of about bucket_bytes, each bucket's

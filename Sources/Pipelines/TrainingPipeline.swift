@@ -78,6 +78,9 @@ public enum TrainingPipeline {
     try network.setMemoryFormat(.channelsLast)
     let folder = RunFolder(output)
     if isLeader { try folder.writeSettings(settings, classes: map.classes) }
+    if let group, settings.syncBatchNorm {
+      for case let norm as BatchNorm2d in network.namedModules().map(\.module) { norm.synchronizedOver = group }
+    }
     let dataParallel = try group.map { try DataParallel(model: network, group: $0) }
     let trainer = try Trainer(
       model: network, settings: settings.training, trainLoader: trainLoader, validationLoader: validationLoader,

@@ -44,6 +44,9 @@ public struct ExperimentSettings: Equatable, Sendable {
   public var threads = 2
   /// Where the model trains: "cpu", "cuda" or "cuda:N".
   public var device = "cpu"
+  /// With several processes: BatchNorm normalises with the statistics of the whole step's batch
+  /// over all of them, not each process's slice.
+  public var syncBatchNorm = false
 
   public init() {}
 
@@ -139,7 +142,7 @@ extension ExperimentSettings: Codable {
     case optimizer, learningRate = "learning-rate", momentum, weightDecay = "weight-decay"
     case schedule, warmupEpochs = "warmup-epochs", stepEpochs = "step-epochs", gamma, epochs
     case batchSize = "batch-size", select, patience, fp32, seed, seeds, output, logEvery = "log-every"
-    case workers, threads, device
+    case workers, threads, device, syncBatchnorm = "sync-batchnorm"
   }
 
   static let sections: [(name: String, keys: [Key])] = [
@@ -150,7 +153,7 @@ extension ExperimentSettings: Codable {
     ("optimizer", [.optimizer, .learningRate, .momentum, .weightDecay]),
     ("schedule", [.schedule, .warmupEpochs, .stepEpochs, .gamma, .epochs]),
     ("training", [.batchSize, .select, .patience, .fp32, .seed, .seeds, .output, .logEvery]),
-    ("machine", [.workers, .threads, .device]),
+    ("machine", [.workers, .threads, .device, .syncBatchnorm]),
   ]
 
   struct AnyKey: CodingKey {
@@ -275,6 +278,7 @@ extension ExperimentSettings: Codable {
     case .workers: .value(\.workers)
     case .threads: .value(\.threads)
     case .device: .value(\.device)
+    case .syncBatchnorm: .value(\.syncBatchNorm)
     }
   }
 }

@@ -8,9 +8,10 @@ import Models
 ///
 /// What differs from one process on the whole batch, and why:
 /// - BatchNorm normalises each rank's part of the batch with that part's statistics (local BatchNorm,
-///   DDP's default); running statistics are rank 0's, copied to every rank before validation and
-///   before a checkpoint is written. A network without BatchNorm takes exactly the single-process
-///   steps (DistributedTests).
+///   DDP's default) unless `BatchNorm2d.synchronizedOver` is set (`--sync-batchnorm`); running
+///   statistics are rank 0's, copied to every rank before validation and before a checkpoint is
+///   written. A network without BatchNorm takes exactly the single-process steps (DistributedTests);
+///   ResNet-18 with synchronized BatchNorm takes them within float noise (SynchronizedBatchNormTests).
 /// - The OS loss is computed on each rank's part of the batch: its Gram matrix covers the features of
 ///   that part only.
 /// - Only rank 0 writes the log and the checkpoints; every rank reads them to resume.

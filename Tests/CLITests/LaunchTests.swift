@@ -18,8 +18,9 @@ import Testing
   @Test func twoProcessesTrainOneModelAndRankZeroWritesTheFolder() throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    let result = try Orthocxr.run(train(folder + "/run"))
+    let result = try Orthocxr.run(train(folder + "/run", extra: ["--sync-batchnorm"]))
     #expect(result.status == 0, "\(result.output)")
+    #expect(try String(contentsOfFile: folder + "/run/config.yaml", encoding: .utf8).contains("sync-batchnorm: true"))
     #expect(result.output.contains("[rank 0] training resnet18 on 144 images"))
     #expect(result.output.contains("2 processes (batch 16 split between them)"))
     #expect(result.output.contains("[rank 0] epoch 2:"))

@@ -104,6 +104,13 @@ public final class ProcessGroup: @unchecked Sendable {
     try withHandles(tensors) { ct_group_allreduce_sum(handle, $0, $1) }
   }
 
+  /// The sum of `tensor` over the group, as a new tensor through which gradients flow (each rank's
+  /// input gradient is the sum of all ranks' output gradients): for statistics that several ranks
+  /// share, as synchronized BatchNorm does.
+  public func allReducedSum(_ tensor: Tensor) throws -> Tensor {
+    try Tensor.make { ct_group_allreduce_sum_differentiable($0, handle, tensor.handle) }
+  }
+
   /// Replaces every rank's tensors with `root`'s, in place.
   public func broadcast_(_ tensors: [Tensor], from root: Int = 0) throws {
     try withHandles(tensors) { ct_group_broadcast(handle, $0, $1, Int32(root)) }

@@ -42,6 +42,9 @@ public final class BatchNorm2d: Module, TrainingModeAware {
   public let epsilon: Double
   public let momentum: Double
   public var isTraining = true
+  /// In training, normalise with the statistics of the whole batch over this group of processes
+  /// (synchronized BatchNorm) rather than this process's slice of it.
+  public var synchronizedOver: ProcessGroup?
 
   public init(_ featureCount: Int, epsilon: Double = 1e-5, momentum: Double = 0.1) throws {
     weight = try Tensor.ones([featureCount])
@@ -55,9 +58,38 @@ public final class BatchNorm2d: Module, TrainingModeAware {
 
   public func forward(_ input: Tensor) throws -> Tensor {
     if isTraining { try noGrad { try numBatchesTracked.add_(1) } }
+    if isTraining, let group = synchronizedOver, group.size > 1 {
+      return try synchronizedForward(input, over: group)
+    }
     return try Functional.batchNorm(
       input, runningMean: runningMean, runningVariance: runningVar, weight: weight, bias: bias,
       training: isTraining, momentum: momentum, epsilon: epsilon)
+  }
+}
+
+extension BatchNorm2d {
+  /// Batch statistics over every rank's slice, in float32, in two passes (mean, then the mean squared
+  /// deviation, as a single-process batch norm computes them), each a differentiable sum over the
+  /// group, so that backward carries every rank's share of the statistics' gradient.
+  func synchronizedForward(_ input: Tensor, over group: ProcessGroup) throws -> Tensor {
+    let x = input.dtype == .float32 ? input : try input.to(.float32)
+    let channels = x.shape[1]
+    let localCount = Double(x.shape[0] * x.shape[2] * x.shape[3])
+    let totals = try group.allReducedSum(
+      Tensor.cat([x.sum(dims: [0, 2, 3]), Tensor.full([1], value: localCount, device: x.device)]))
+    let count = try totals.slice(dim: 0, channels..<(channels + 1)).detached()
+    let mean = try totals.slice(dim: 0, 0..<channels) / count
+    let centred = try x - mean.reshaped([1, channels, 1, 1])
+    let variance = try group.allReducedSum((centred * centred).sum(dims: [0, 2, 3])) / count
+    let total = try count.item()
+    try noGrad {
+      try runningMean.mul_(1 - momentum)
+      try runningMean.add_(mean.detached(), alpha: momentum)
+      try runningVar.mul_(1 - momentum)
+      try runningVar.add_(variance.detached() * (total / max(total - 1, 1)), alpha: momentum)
+    }
+    let scale = try (variance + epsilon).rsqrt() * weight
+    return try centred * scale.reshaped([1, channels, 1, 1]) + bias.reshaped([1, channels, 1, 1])
   }
 }
 

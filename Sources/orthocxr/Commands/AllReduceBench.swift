@@ -69,7 +69,8 @@ struct AllReduceBench: ParsableCommand {
     let busFactor = 2 * Double(ranks - 1) / Double(ranks)
     print(
       String(
-        format: "%d ranks, %.1f MiB: median %.1f ms per all-reduce, algorithm bandwidth %.2f GB/s, bus bandwidth %.2f GB/s",
+        format:
+          "%d ranks, %.1f MiB: median %.1f ms per all-reduce, algorithm bandwidth %.2f GB/s, bus bandwidth %.2f GB/s",
         ranks, bytes / 1_048_576, median * 1000, bytes / median / 1e9, bytes * busFactor / median / 1e9))
   }
 }

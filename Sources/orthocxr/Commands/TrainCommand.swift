@@ -164,6 +164,8 @@ struct ExperimentOptions: ParsableArguments {
   @Option(help: "libtorch threads (default 2).") var threads: Int?
   @Option(help: "Where to train: cpu, cuda or cuda:N (default cpu). On CUDA, bf16 autocast unless --fp32.")
   var device: String?
+  @Flag(help: "With several processes (orthocxr launch): BatchNorm statistics over the whole batch of a step.")
+  var syncBatchnorm = false
   @Option(help: "Write a step line to log.jsonl every this many steps (default 10).") var logEvery: Int?
 
   /// Sets what the command line gives. A flag can only switch a setting on.
@@ -223,6 +225,7 @@ struct ExperimentOptions: ParsableArguments {
     set(workers, \.workers)
     set(threads, \.threads)
     set(device, \.device)
+    if syncBatchnorm { settings.syncBatchNorm = true }
     set(logEvery, \.training.logEvery)
   }
 }
