@@ -71,10 +71,16 @@ struct TrainCommand: ParsableCommand {
   }
 
   func run() throws {
-    let settings = try settings()
+    var settings = try settings()
     installInterruptHandler()
     // Started by `orthocxr launch` or torchrun: join the group the environment describes.
-    let group = try userFacing { try Rendezvous.fromEnvironment().map { try ProcessGroup($0) } }
+    let rendezvous = try userFacing { try Rendezvous.fromEnvironment() }
+    if let rendezvous, settings.device == "cuda" {
+      // One GPU per local process, in turn (several share one when there are fewer GPUs).
+      try userFacing { try Torch.makeAvailable(.cuda(0)) }
+      settings.device = "cuda:\(rendezvous.localRank % max(Torch.cudaDeviceCount, 1))"
+    }
+    let group = try userFacing { try rendezvous.map { try ProcessGroup($0) } }
     let fault = FaultInjection(rank: group?.rank ?? 0)
     var hooks = TrainingPipeline.Hooks(
       stopRequested: {
