@@ -27,6 +27,7 @@ let package = Package(
     .library(name: "Reports", targets: ["Reports"]),
     .library(name: "RunFiles", targets: ["RunFiles"]),
     .library(name: "Pipelines", targets: ["Pipelines"]),
+    .library(name: "Serving", targets: ["Serving"]),
     .executable(name: "orthocxr", targets: ["orthocxr"]),
   ],
   dependencies: [
@@ -35,6 +36,9 @@ let package = Package(
     .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     // Every CSV the project reads or writes (RFC 4180: quotes, commas and newlines in fields).
     .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
+    // orthocxr serve: the HTTP server and the audit log.
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
   ],
   targets: [
     .systemLibrary(name: "CTorch", pkgConfig: "orthocxr-torch"),
@@ -68,11 +72,20 @@ let package = Package(
     // Train → calibrate → evaluate, explain, compare, report, demo: each one call, for the command
     // line, a server, a launcher and the tests alike.
     .target(name: "Pipelines", dependencies: ["Training", "Explanations", "Reports", "RunFiles", "Datasets", "Models"]),
+    // orthocxr serve: dynamic batching of predictions, the HTTP API and page, limits, metrics, audit log.
+    .target(
+      name: "Serving",
+      dependencies: [
+        "Pipelines", "Training", "Explanations", "Imaging", "Datasets", "Engine", "Evaluation", "RunFiles",
+        .product(name: "Hummingbird", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
+      ],
+      // SHA-256 of checkpoints (tens of MB) runs optimised in debug builds too.
+      swiftSettings: optimizedInDebug),
     .executableTarget(
       name: "orthocxr",
       dependencies: [
         "Engine", "Models", "Imaging", "Datasets", "Training", "Evaluation", "Explanations", "Reports", "RunFiles",
-        "Pipelines", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Pipelines", "Serving", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     // Helpers the test targets share: where ../shared/data is, temporary folders.
@@ -98,6 +111,13 @@ let package = Package(
       ]),
     // Runs the built orthocxr: exit codes, messages, and the whole pipeline on the mini split.
     .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+    .testTarget(
+      name: "ServingTests",
+      dependencies: [
+        "Serving", "Pipelines", "Imaging", "RunFiles", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdTesting", package: "hummingbird"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+      ]),
     .testTarget(
       name: "ExplanationsTests",
       dependencies: ["Explanations", "Engine", "Models", "Imaging", "Datasets", "TestSupport"], exclude: ["Fixtures"]),

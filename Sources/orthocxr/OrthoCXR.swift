@@ -2,7 +2,7 @@ import ArgumentParser
 import Engine
 
 @main
-struct OrthoCXR: ParsableCommand {
+struct OrthoCXR: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "orthocxr",
     abstract: "Train, evaluate, calibrate and explain chest X-ray classifiers with the Orthogonal Spheres loss.",
@@ -15,7 +15,7 @@ struct OrthoCXR: ParsableCommand {
       PredictCommand.self, CompareCommand.self, ReportCommand.self,
       DatasetCommand.self,
       LaunchCommand.self, BenchCommand.self, DeviceCommand.self,
-      CheckpointCommand.self,
+      CheckpointCommand.self, ServeCommand.self,
     ]
   )
 }

@@ -1,0 +1,271 @@
+import Explanations
+import Foundation
+import Hummingbird
+import Imaging
+import Logging
+import NIOCore
+import Training
+
+/// A request context that knows the client's address (for the audit log).
+public struct ServingContext: RequestContext, RemoteAddressRequestContext {
+  public var coreContext: CoreRequestContextStorage
+  public let remoteAddress: SocketAddress?
+
+  public init(source: ApplicationRequestContextSource) {
+    coreContext = .init(source: source)
+    remoteAddress = source.channel.remoteAddress
+  }
+}
+
+/// The HTTP side of `orthocxr serve`: the JSON API (documented in docs/openapi.yaml), the page, the
+/// limits and the audit log, around one `PredictionService`.
+public struct PredictionServer: Sendable {
+  public struct Settings: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Bearer token every /v1 request must carry; required to bind a non-loopback address.
+    public var token: String?
+    /// Largest accepted body (413 beyond).
+    public var maxBodyBytes = 32 * 1024 * 1024
+    /// SQLite file of the audit log; nil: no audit log.
+    public var auditPath: String?
+
+    public init() {}
+
+    /// Whether `host` reaches only this machine.
+    public var isLoopback: Bool { ["127.0.0.1", "::1", "localhost"].contains(host) }
+  }
+
+  public let settings: Settings
+  public let service: PredictionService
+  public let card: ModelCard
+  public let metrics = ServerMetrics()
+  public let audit: AuditLog?
+  let checkpointSHA256: String
+
+  public init(service: PredictionService, checkpoint: String, settings: Settings) throws {
+    guard settings.isLoopback || settings.token != nil else {
+      throw ServingError(
+        "binding \(settings.host) exposes the model beyond this machine: give a token (--token-file) or bind 127.0.0.1")
+    }
+    self.service = service
+    self.settings = settings
+    let checkpointData = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+    checkpointSHA256 = SHA256.hex(checkpointData)
+    card = try ModelCard(checkpoint: checkpoint, trained: service.trained, checkpointSHA256: checkpointSHA256)
+    audit = try settings.auditPath.map { try AuditLog(path: $0) }
+  }
+
+  /// The routes, for the application and for tests.
+  public func router() -> Router<ServingContext> {
+    let router = Router(context: ServingContext.self)
+    router.get("/") { _, _ in
+      Response(
+        status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+        body: .init(byteBuffer: ByteBuffer(string: WebPage.html)))
+    }
+    router.get("/healthz") { _, _ in "ok\n" }
+    router.get("/readyz") { _, _ in "ready\n" }
+    router.get("/metrics") { _, _ in
+      metrics.recordBatches(service.takeBatchSizes())
+      return Response(
+        status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+        body: .init(byteBuffer: ByteBuffer(string: metrics.render(queueDepth: service.queueDepth))))
+    }
+    router.get("/v1/model") { request, _ in
+      if let denied = authorize(request) { return denied }
+      return json(card.json)
+    }
+    router.get("/v1/audit") { request, _ in
+      if let denied = authorize(request) { return denied }
+      guard let audit else { return problem(.notFound, "this server keeps no audit log (start it with --audit FILE)") }
+      let since = request.uri.queryParameters.get("since").flatMap(Double.init) ?? 0
+      let limit = min(request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100, 1000)
+      let records = try audit.records(since: since, limit: limit)
+      return json(try Self.encoder.encode(["records": records]))
+    }
+    router.get("/v1/recent") { request, _ in
+      if let denied = authorize(request) { return denied }
+      let records = try audit?.recent(20) ?? []
+      return json(try Self.encoder.encode(["records": records]))
+    }
+    router.post("/v1/predictions") { request, context in
+      try await predict(request, context: context)
+    }
+    return router
+  }
+
+  /// The application on the configured address; `run` it (it stops on SIGTERM or Ctrl-C).
+  public func application(logger: Logger = Logger(label: "orthocxr.serve")) -> some ApplicationProtocol {
+    Application(
+      router: router(), configuration: .init(address: .hostname(settings.host, port: settings.port)), logger: logger)
+  }
+
+  // MARK: Predictions
+
+  struct Answer: Encodable {
+    struct Heatmap: Encodable {
+      var method: String
+      var overlayPNG: String
+      var mapPNG: String?
+    }
+    var `class`: String
+    var probabilities: [String: Double]
+    var calibrated: Bool
+    var temperature: Double
+    var model: String
+    var latencyMilliseconds: Double
+    var batchSize: Int
+    var inputFormat: String
+    var heatmap: Heatmap?
+  }
+
+  func predict(_ request: Request, context: ServingContext) async throws -> Response {
+    let started = ContinuousClock.now
+    var record = AuditRecord(
+      time: Date().timeIntervalSince1970, client: context.remoteAddress?.ipAddress ?? "unknown", inputSHA256: nil,
+      inputFormat: nil, checkpointSHA256: checkpointSHA256, temperature: service.trained.temperature,
+      predictedClass: nil, probabilities: nil, latencyMilliseconds: 0, status: 200, outcome: "ok")
+    func finish(_ response: Response, outcome: String = "ok") throws -> Response {
+      let seconds = (ContinuousClock.now - started).seconds
+      metrics.recordRequest(status: Int(response.status.code), seconds: seconds)
+      record.latencyMilliseconds = seconds * 1000
+      record.status = Int(response.status.code)
+      record.outcome = outcome
+      try audit?.append(record)  // before the response leaves
+      return response
+    }
+    if let denied = authorize(request) { return try finish(denied, outcome: "unauthorized") }
+
+    let body: ByteBuffer
+    do {
+      body = try await request.body.collect(upTo: settings.maxBodyBytes)
+    } catch {
+      let response = problem(
+        .contentTooLarge, "the body is larger than the limit of \(settings.maxBodyBytes) bytes")
+      return try finish(response, outcome: "body too large")
+    }
+    var data = Data(buffer: body)
+    if let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/form-data") {
+      guard let part = Multipart.firstFile(in: data, contentType: type) else {
+        return try finish(
+          problem(.badRequest, "a multipart body needs one part holding the image"), outcome: "bad multipart")
+      }
+      data = part
+    }
+    record.inputSHA256 = SHA256.hex(data)
+    guard let format = ImageFormat.detect(data) else {
+      return try finish(
+        problem(.unsupportedMediaType, "the body is not a PNG, JPEG or DICOM image (recognised by content, not name)"),
+        outcome: "unsupported media type")
+    }
+    record.inputFormat = format.rawValue
+    var method: CAMMethod?
+    if let name = request.uri.queryParameters.get("heatmap") {
+      guard let chosen = CAMMethod(rawValue: name) else {
+        let names = CAMMethod.allCases.map(\.rawValue).joined(separator: ", ")
+        return try finish(
+          problem(.badRequest, "heatmap must be one of \(names), not \"\(name)\""), outcome: "bad heatmap")
+      }
+      method = chosen
+    }
+    let includeMap = request.uri.queryParameters.get("map") == "true"
+    let image: GrayImage
+    do {
+      image = try ImageReader.decode(data, path: "the uploaded \(format)")
+    } catch let error as ImageError {
+      return try finish(problem(.unprocessableContent, error.reason), outcome: "undecodable: \(error.reason)")
+    }
+    let answer: PredictionService.Answer
+    do {
+      answer = try await service.predict(image, heatmap: method)
+    } catch let error as PredictionService.ServiceError {
+      var response = problem(.serviceUnavailable, error.description)
+      response.headers[.retryAfter] = "1"
+      return try finish(response, outcome: error.description)
+    }
+    let classes = service.trained.classes
+    let probabilities = Dictionary(uniqueKeysWithValues: zip(classes, answer.probabilities))
+    record.predictedClass = classes[answer.classIndex]
+    record.probabilities = String(decoding: try Self.encoder.encode(probabilities), as: UTF8.self)
+    let reply = Answer(
+      class: classes[answer.classIndex], probabilities: probabilities, calibrated: service.trained.isCalibrated,
+      temperature: service.trained.temperature,
+      model: "\(service.trained.architecture.rawValue)-\(checkpointSHA256.prefix(12))",
+      latencyMilliseconds: (ContinuousClock.now - started).seconds * 1000, batchSize: answer.batchSize,
+      inputFormat: format.rawValue,
+      heatmap: method.map { method in
+        Answer.Heatmap(
+          method: method.rawValue, overlayPNG: answer.overlayPNG?.base64EncodedString() ?? "",
+          mapPNG: includeMap ? answer.mapPNG?.base64EncodedString() : nil)
+      })
+    return try finish(json(try Self.encoder.encode(reply)))
+  }
+
+  // MARK: Helpers
+
+  static let encoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return encoder
+  }()
+
+  /// nil when the request may proceed; a 401 when a token is configured and not given.
+  func authorize(_ request: Request) -> Response? {
+    guard let token = settings.token else { return nil }
+    let given = request.headers[.authorization].flatMap { value -> String? in
+      value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
+    }
+    guard let given, Self.constantTimeEqual(given, token) else {
+      var response = problem(.unauthorized, "this server needs a bearer token (Authorization: Bearer …)")
+      response.headers[.wwwAuthenticate] = "Bearer"
+      return response
+    }
+    return nil
+  }
+
+  /// Compares without stopping at the first difference, so timing says nothing about the token.
+  static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let (x, y) = (Array(a.utf8), Array(b.utf8))
+    var difference = x.count ^ y.count
+    for index in 0..<max(x.count, y.count) {
+      difference |= Int((index < x.count ? x[index] : 0) ^ (index < y.count ? y[index] : 0))
+    }
+    return difference == 0
+  }
+
+  func json(_ data: Data) -> Response {
+    Response(
+      status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+  }
+
+  /// An error as JSON: {"error": reason}. Never a stack trace.
+  func problem(_ status: HTTPResponse.Status, _ reason: String) -> Response {
+    let data = (try? Self.encoder.encode(["error": reason, "status": "\(status.code)"])) ?? Data()
+    return Response(
+      status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+  }
+}
+
+/// A failure to start serving, in words.
+public struct ServingError: Error, CustomStringConvertible {
+  public let description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// The first file part of a multipart/form-data body (what a browser's form or `curl -F` sends).
+enum Multipart {
+  static func firstFile(in body: Data, contentType: String) -> Data? {
+    guard let boundaryRange = contentType.range(of: "boundary=") else { return nil }
+    var boundary = String(contentType[boundaryRange.upperBound...])
+    if let semicolon = boundary.firstIndex(of: ";") { boundary = String(boundary[..<semicolon]) }
+    boundary = boundary.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+    let delimiter = Data(("--" + boundary).utf8)
+    let headerEnd = Data("\r\n\r\n".utf8)
+    guard let first = body.range(of: delimiter),
+      let headers = body.range(of: headerEnd, in: first.upperBound..<body.endIndex),
+      let next = body.range(of: Data("\r\n".utf8) + delimiter, in: headers.upperBound..<body.endIndex)
+    else { return nil }
+    return body.subdata(in: headers.upperBound..<next.lowerBound)
+  }
+}

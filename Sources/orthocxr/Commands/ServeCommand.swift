@@ -1,0 +1,95 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Hummingbird
+import Serving
+
+/// `orthocxr serve`: one model behind an HTTP API and a web page.
+struct ServeCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve",
+    abstract: "Serve a model over HTTP: a JSON API, a web page, dynamic batching, limits and an audit log.",
+    discussion: """
+      POST /v1/predictions with a PNG, JPEG or DICOM body (raw, or multipart/form-data) answers the
+      class, the calibrated probabilities and, with ?heatmap=gradcam (gradcam++, hirescam, layercam,
+      scorecam), the heatmap over the X-ray as a PNG (add &map=true for the 16-bit map). GET / is a
+      page for people; GET /v1/model the model card; /healthz, /readyz, /metrics (Prometheus) for
+      machines; GET /v1/audit?since=SECONDS the audit log. docs/openapi.yaml documents the API.
+
+      Safe by default: binds 127.0.0.1; another address needs --token-file (clients send
+      Authorization: Bearer TOKEN). Bodies over --max-body-mib get 413, anything but PNG/JPEG/DICOM
+      (recognised by content) 415, an image that does not decode 422, a full queue 503 with
+      Retry-After. Ctrl-C or SIGTERM stops accepting, answers what is queued, and exits.
+      """
+  )
+
+  @Option(help: "The checkpoint to serve (best-calibrated.safetensors for calibrated probabilities).")
+  var checkpoint: String
+
+  @Option(help: "Address to bind (127.0.0.1: this machine only).")
+  var host = "127.0.0.1"
+
+  @Option(help: "Port.")
+  var port = 8080
+
+  @Option(help: "A file holding the bearer token clients must send (required beyond 127.0.0.1).")
+  var tokenFile: String?
+
+  @Option(help: "Most requests in one forward pass.")
+  var maxBatch = 16
+
+  @Option(help: "Longest wait, in milliseconds, for more requests to join a batch.")
+  var maxWaitMs = 10
+
+  @Option(help: "Requests allowed to wait; beyond, 503.")
+  var queueLimit = 256
+
+  @Option(help: "Largest body in MiB; beyond, 413.")
+  var maxBodyMib = 32
+
+  @Option(help: "SQLite file of the audit log (one row per request; no pixels).")
+  var audit: String?
+
+  @Option(help: "libtorch threads.")
+  var threads = 2
+
+  @Option(help: deviceHelp)
+  var device: Device = .cpu
+
+  func validate() throws {
+    guard maxBatch > 0, maxWaitMs >= 0, queueLimit > 0, maxBodyMib > 0, threads > 0, (1...65535).contains(port) else {
+      throw ValidationError(
+        "--max-batch, --queue-limit, --max-body-mib and --threads must be positive, --max-wait-ms not negative, --port 1…65535"
+      )
+    }
+  }
+
+  func run() async throws {
+    var settings = PredictionServer.Settings()
+    settings.host = host
+    settings.port = port
+    settings.maxBodyBytes = maxBodyMib * 1024 * 1024
+    settings.auditPath = audit
+    if let tokenFile {
+      guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8),
+        case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty
+      else { throw ValidationError("--token-file \(tokenFile) cannot be read or is empty") }
+      settings.token = token
+    }
+    let (service, server) = try userFacing { () -> (PredictionService, PredictionServer) in
+      let service = try PredictionService(
+        checkpoint: checkpoint, maxBatch: maxBatch, maxWait: .milliseconds(maxWaitMs), queueLimit: queueLimit,
+        threads: threads, device: device)
+      return (service, try PredictionServer(service: service, checkpoint: checkpoint, settings: settings))
+    }
+    print("serving \(server.card.summary)")
+    print("  page      http://\(host):\(port)/")
+    print("  API       POST http://\(host):\(port)/v1/predictions (docs/openapi.yaml)")
+    print("  batching  up to \(maxBatch) requests, waiting at most \(maxWaitMs) ms; queue \(queueLimit)")
+    if let audit { print("  audit     \(audit)") }
+    if settings.token != nil { print("  token     required (Authorization: Bearer …)") }
+    try await server.application().runService()
+    service.shutdown()
+    print("stopped: the queued requests were answered")
+  }
+}

@@ -1,0 +1,257 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Imaging
+import Pipelines
+import RunFiles
+import TestSupport
+import Testing
+
+@testable import Serving
+
+/// A calibrated ResNet-18 trained for one epoch at 32 px on synthetic X-rays, made once for the suite.
+enum ServedModel {
+  static let folder: String = {
+    let folder = NSTemporaryDirectory() + "orthocxr-serving-" + UUID().uuidString
+    try! FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try! SyntheticChestXRay.writeDataset(
+      to: folder, counts: [("train", 4), ("val", 2), ("test", 2)], size: 64, seed: 3)
+    var settings = ExperimentSettings()
+    settings.imageSize = 32
+    settings.batchSize = 4
+    settings.workers = 1
+    settings.train = folder + "/train.txt"
+    settings.val = folder + "/val.txt"
+    settings.test = folder + "/test.txt"
+    settings.output = folder + "/run"
+    settings.training.epochs = 1
+    settings.training.warmupEpochs = 0
+    _ = try! TrainingPipeline.train(settings, hooks: .init())
+    return folder
+  }()
+  static var checkpoint: String { folder + "/run/best-calibrated.safetensors" }
+
+  /// A synthetic X-ray as PNG bytes (different seeds give different images).
+  static func png(seed: UInt64, size: Int = 96) throws -> Data {
+    let image = SyntheticChestXRay.generate(size: size, finding: .covid, seed: seed).image
+    return try ImageWriter.encode(
+      image.pixels.map { UInt8(max(0, min(255, $0 * 255))) }, width: size, height: size, channels: 1, bitDepth: 8)
+  }
+}
+
+func server(
+  maxBatch: Int = 8, maxWait: Duration = .milliseconds(5), queueLimit: Int = 64,
+  configure: (inout PredictionServer.Settings) -> Void = { _ in }
+) throws -> PredictionServer {
+  var settings = PredictionServer.Settings()
+  configure(&settings)
+  let service = try PredictionService(
+    checkpoint: ServedModel.checkpoint, maxBatch: maxBatch, maxWait: maxWait, queueLimit: queueLimit, threads: 1)
+  do {
+    return try PredictionServer(service: service, checkpoint: ServedModel.checkpoint, settings: settings)
+  } catch {
+    service.shutdown()
+    throw error
+  }
+}
+
+struct Prediction: Decodable {
+  struct Heatmap: Decodable {
+    var method: String
+    var overlayPNG: String
+    var mapPNG: String?
+  }
+  var `class`: String
+  var probabilities: [String: Double]
+  var calibrated: Bool
+  var batchSize: Int
+  var inputFormat: String
+  var heatmap: Heatmap?
+}
+
+@Suite(.serialized) struct ServingTests {
+  @Test func healthModelMetricsAndThePage() async throws {
+    let served = try server()
+    defer { served.service.shutdown() }
+    try await served.application().test(.router) { client in
+      try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+      try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+      try await client.execute(uri: "/v1/model", method: .get) { response in
+        let card = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+        #expect(card?["architecture"] as? String == "resnet18")
+        #expect(card?["calibrated"] as? Bool == true)
+        #expect((card?["intendedUse"] as? String)?.contains("Not a medical device") == true)
+        #expect(card?["testMetrics"] != nil, "the run folder's test metrics are on the card")
+      }
+      try await client.execute(uri: "/", method: .get) { response in
+        #expect(String(buffer: response.body).contains("<title>OrthoCXR</title>"))
+        #expect(
+          !String(buffer: response.body).contains("http://") && !String(buffer: response.body).contains("https://"),
+          "no external assets")
+      }
+      try await client.execute(
+        uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: try ServedModel.png(seed: 1)))
+      try await client.execute(uri: "/metrics", method: .get) { response in
+        let text = String(buffer: response.body)
+        #expect(text.contains("orthocxr_requests_total{status=\"200\"} 1"))
+        #expect(text.contains("orthocxr_request_seconds_count 1"))
+        #expect(text.contains("orthocxr_batch_size_count 1"))
+        #expect(text.contains("orthocxr_queue_depth 0"))
+      }
+    }
+  }
+
+  @Test func aPredictionWithAHeatmapAndItsAuditRow() async throws {
+    let audit = NSTemporaryDirectory() + "orthocxr-audit-\(UUID().uuidString).sqlite"
+    defer { try? FileManager.default.removeItem(atPath: audit) }
+    let served = try server { $0.auditPath = audit }
+    defer { served.service.shutdown() }
+    let image = try ServedModel.png(seed: 2)
+    try await served.application().test(.router) { client in
+      try await client.execute(
+        uri: "/v1/predictions?heatmap=gradcam&map=true", method: .post, body: ByteBuffer(bytes: image)
+      ) { response in
+        #expect(response.status == .ok)
+        let answer = try JSONDecoder().decode(Prediction.self, from: Data(buffer: response.body))
+        #expect(answer.calibrated && answer.inputFormat == "png")
+        #expect(abs(answer.probabilities.values.reduce(0, +) - 1) < 1e-9)
+        #expect(answer.probabilities[answer.class] == answer.probabilities.values.max())
+        let overlay = try #require(Data(base64Encoded: answer.heatmap?.overlayPNG ?? ""))
+        let decoded = try ImageReader.decode(overlay, path: "overlay")
+        #expect(decoded.width == 96 && decoded.height == 96, "the heatmap has the X-ray's size")
+        #expect(answer.heatmap?.mapPNG != nil)
+      }
+      // Errors are audited too.
+      try await client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(string: "not an image"))
+    }
+    let records = try AuditLog(path: audit).records()
+    #expect(records.count == 2)
+    #expect(records[0].status == 200 && records[0].inputSHA256 == SHA256.hex(image) && records[0].predictedClass != nil)
+    #expect(
+      records[0].checkpointSHA256 == SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: ServedModel.checkpoint))))
+    #expect(records[1].status == 415 && records[1].predictedClass == nil)
+    #expect(try AuditLog(path: audit).integrityCheck() == "ok")
+  }
+
+  @Test func eachErrorHasItsStatusAndAReason() async throws {
+    let served = try server { $0.maxBodyBytes = 200_000 }
+    defer { served.service.shutdown() }
+    let image = try ServedModel.png(seed: 3)
+    try await served.application().test(.router) { client in
+      func expectError(_ uri: String, _ body: Data, _ status: HTTPResponse.Status, _ words: String) async throws {
+        try await client.execute(uri: uri, method: .post, body: ByteBuffer(bytes: body)) { response in
+          #expect(response.status == status, "\(uri)")
+          let text = String(buffer: response.body)
+          #expect(text.contains(words), "\(text)")
+          #expect(!text.contains("Swift/") && !text.contains("Fatal"), "no internals leak")
+        }
+      }
+      try await expectError(
+        "/v1/predictions", Data("plain text".utf8), .unsupportedMediaType, "not a PNG, JPEG or DICOM")
+      try await expectError("/v1/predictions", image.prefix(image.count / 2), .unprocessableContent, "truncated")
+      try await expectError("/v1/predictions", Data(count: 300_000), .contentTooLarge, "larger than the limit")
+      try await expectError("/v1/predictions?heatmap=magic", image, .badRequest, "heatmap must be one of")
+    }
+  }
+
+  @Test func aTokenIsRequiredWhenConfiguredAndBeyondLoopback() async throws {
+    #expect(throws: ServingError.self) { try server { $0.host = "0.0.0.0" } }
+    let served = try server { $0.token = "s3cret" }
+    defer { served.service.shutdown() }
+    let image = try ServedModel.png(seed: 4)
+    try await served.application().test(.router) { client in
+      try await client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: image)) {
+        #expect($0.status == .unauthorized)
+      }
+      try await client.execute(
+        uri: "/v1/predictions", method: .post, headers: [.authorization: "Bearer wrong"], body: ByteBuffer(bytes: image)
+      ) { #expect($0.status == .unauthorized) }
+      try await client.execute(
+        uri: "/v1/predictions", method: .post, headers: [.authorization: "Bearer s3cret"],
+        body: ByteBuffer(bytes: image)
+      ) { #expect($0.status == .ok) }
+      try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok, "health stays open") }
+    }
+    #expect(PredictionServer.constantTimeEqual("abc", "abc") && !PredictionServer.constantTimeEqual("abc", "abd"))
+    #expect(!PredictionServer.constantTimeEqual("abc", "abcd"))
+  }
+
+  /// Concurrent requests share forward passes, and each gets the answer it gets alone.
+  @Test func concurrentRequestsAreBatchedAndAnswerAsAlone() async throws {
+    let images = try (10..<16).map { try ServedModel.png(seed: UInt64($0)) }
+    let alone = try server(maxBatch: 1, maxWait: .zero)
+    let single = try await alone.application().test(.router) { client in
+      var answers: [Prediction] = []
+      for image in images {
+        answers.append(
+          try await client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: image)) {
+            try JSONDecoder().decode(Prediction.self, from: Data(buffer: $0.body))
+          })
+      }
+      return answers
+    }
+    alone.service.shutdown()
+    let batched = try server(maxBatch: 8, maxWait: .milliseconds(500))
+    defer { batched.service.shutdown() }
+    let together = try await batched.application().test(.router) { client in
+      try await withThrowingTaskGroup(of: (Int, Prediction).self) { group in
+        for (index, image) in images.enumerated() {
+          group.addTask {
+            try await client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: image)) {
+              (index, try JSONDecoder().decode(Prediction.self, from: Data(buffer: $0.body)))
+            }
+          }
+        }
+        return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+      }
+    }
+    #expect(together.values.contains { $0.batchSize > 1 }, "some requests shared a forward pass")
+    for (index, answer) in single.enumerated() {
+      let other = try #require(together[index])
+      #expect(other.class == answer.class)
+      for (name, probability) in answer.probabilities {
+        #expect(abs((other.probabilities[name] ?? -1) - probability) < 1e-5, "image \(index), \(name)")
+      }
+    }
+  }
+
+  @Test func aFullQueueAnswers503WithRetryAfter() async throws {
+    let served = try server(maxBatch: 4, maxWait: .seconds(2), queueLimit: 1)
+    defer { served.service.shutdown() }
+    let image = try ServedModel.png(seed: 5)
+    try await served.application().test(.router) { client in
+      async let first = client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: image)) {
+        $0.status
+      }
+      while served.service.queueDepth == 0 { await Task.yield() }  // the first is waiting for company
+      try await client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: image)) { response in
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.headers[.retryAfter] == "1")
+      }
+      #expect(try await first == .ok)
+    }
+  }
+
+  @Test func aMultipartUploadIsAccepted() async throws {
+    let served = try server()
+    defer { served.service.shutdown() }
+    let image = try ServedModel.png(seed: 6)
+    let body =
+      Data("--XYZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"\r\n".utf8)
+      + Data("Content-Type: image/png\r\n\r\n".utf8) + image + Data("\r\n--XYZ--\r\n".utf8)
+    try await served.application().test(.router) { client in
+      try await client.execute(
+        uri: "/v1/predictions", method: .post, headers: [.contentType: "multipart/form-data; boundary=XYZ"],
+        body: ByteBuffer(bytes: body)
+      ) { #expect($0.status == .ok) }
+    }
+  }
+
+  @Test func sha256MatchesTheStandardVectors() {
+    #expect(SHA256.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    #expect(SHA256.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    #expect(
+      SHA256.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+        == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+  }
+}
