@@ -93,8 +93,16 @@ func progress(_ message: String?) {
   FileHandle.standardError.write(Data(line.utf8))
 }
 
-/// Prints messages and shows progress on the terminal.
-var terminal: PipelineOutput { PipelineOutput(message: { print($0) }, progress: progress) }
+/// Prints messages and shows progress on the terminal. Each message is flushed at once: through a pipe
+/// (`orthocxr launch`, `| tee`) stdout is block-buffered, and a process that is stopped would lose
+/// what it said last.
+var terminal: PipelineOutput {
+  PipelineOutput(
+    message: {
+      print($0)
+      fflush(nil)  // every C stream: stdout, where print writes
+    }, progress: progress)
+}
 
 /// Runs a library call, turning the errors a user can fix into a clean message and exit status.
 func userFacing<Value>(_ body: () throws -> Value) throws -> Value {
