@@ -12,17 +12,17 @@ enum WebPage {
       header { background: #1d2430; color: #fff; padding: 12px 24px; }
       header h1 { margin: 0; font-size: 20px; }
       header p { margin: 4px 0 0; font-size: 13px; color: #c8ced8; }
-      main { display: grid; grid-template-columns: 2fr 1fr; gap: 20px; padding: 20px 24px; }
+      main { display: grid; grid-template-columns: minmax(560px, 3fr) 2fr; gap: 20px; padding: 20px 24px; }
       section { background: #fff; border-radius: 8px; padding: 16px; box-shadow: 0 1px 3px rgba(0,0,0,.08); }
       h2 { font-size: 16px; margin: 0 0 12px; }
       #drop { border: 2px dashed #8a94a6; border-radius: 8px; padding: 24px; text-align: center; color: #56607a; }
       #drop.over { background: #e8f0ff; border-color: #2f6fed; }
       .controls { display: flex; gap: 16px; align-items: center; margin: 12px 0; flex-wrap: wrap; font-size: 14px; }
-      .result { display: grid; grid-template-columns: 260px 1fr; gap: 16px; border-top: 1px solid #e3e6ec; padding: 12px 0; }
+      .result { display: grid; grid-template-columns: 256px 1fr; gap: 16px; border-top: 1px solid #e3e6ec; padding: 12px 0; }
       .stack { position: relative; width: 256px; height: 256px; background: #000; }
       .stack img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; }
       .bar { height: 10px; background: #2f6fed; border-radius: 4px; }
-      .row { display: grid; grid-template-columns: 110px 1fr 56px; gap: 8px; align-items: center; font-size: 14px; margin: 4px 0; }
+      .row { display: grid; grid-template-columns: 90px 1fr 52px; gap: 8px; align-items: center; font-size: 14px; margin: 4px 0; }
       .class { font-size: 18px; font-weight: 600; }
       .note { font-size: 12px; color: #56607a; }
       .error { color: #b3261e; }
@@ -71,7 +71,15 @@ enum WebPage {
       if (card.training) html += "<dt>Training data</dt><dd>train " + escape(card.training.train) + "<br>val " +
         escape(card.training.val) + "<br>test " + escape(card.training.test) + "</dd><dt>Loss</dt><dd>λ = " + card.training.lambda +
         " (" + escape(card.training.osVariant) + "), " + card.training.epochs + " epochs</dd>";
-      if (card.testMetrics) html += "<dt>Test metrics</dt><dd>" + escape(JSON.stringify(card.testMetrics).slice(0, 400)) + "…</dd>";
+      const interval = (m, scale, digits) => m && typeof m.value === "number" ? (m.value * scale).toFixed(digits) +
+        (typeof m.low === "number" ? " [" + (m.low * scale).toFixed(digits) + ", " + (m.high * scale).toFixed(digits) + "]" : "") : null;
+      if (card.testMetrics) {
+        const t = card.testMetrics, u = card.testMetricsUncalibrated || {};
+        const parts = [["accuracy", interval(t.accuracy, 100, 1), "%"], ["macro-F1", interval(t.macroF1, 100, 1), "%"],
+          ["macro AUC", interval(t.macroAUC, 1, 3), ""], ["ECE", interval(t.ece, 1, 3), ""],
+          ["ECE before calibration", interval(u.ece, 1, 3), ""]].filter((p) => p[1] !== null);
+        html += "<dt>Test metrics (95% intervals)</dt><dd>" + parts.map((p) => escape(p[0] + " " + p[1] + p[2])).join("<br>") + "</dd>";
+      }
       html += "<dt>Date</dt><dd>" + escape(card.date || "unknown") + "</dd><dt>Intended use</dt><dd>" + escape(card.intendedUse) + "</dd></dl>";
       $("card").innerHTML = html;
     }

@@ -255,3 +255,56 @@ struct Prediction: Decodable {
         == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
   }
 }
+
+/// Headless Chromium with Selenium (Debian's chromium-driver, PyPI's selenium).
+enum Browser {
+  static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+  static let available: Bool = {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") else { return false }
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = ["python3", "-c", "import selenium"]
+    probe.standardError = FileHandle.nullDevice
+    guard (try? probe.run()) != nil else { return false }
+    probe.waitUntilExit()
+    return probe.terminationStatus == 0
+  }()
+
+  static let required = Testing.ConditionTrait.enabled(
+    if: available,
+    "needs headless Chromium: apt-get install chromium chromium-driver and pip install selenium (scripts/browser-check.py)"
+  )
+}
+
+@Suite(Browser.required, SharedData.required, .serialized) struct BrowserTests {
+  /// A person's path through the page: choose a real X-ray, see its class, probabilities and heatmap.
+  @Test func thePageClassifiesAnUploadedXRayInAHeadlessBrowser() async throws {
+    let served = try server()
+    defer { served.service.shutdown() }
+    let screenshot = NSTemporaryDirectory() + "orthocxr-page-\(UUID().uuidString).png"
+    defer { try? FileManager.default.removeItem(atPath: screenshot) }
+    let output = try await served.application().test(.live) { client in
+      let port = try #require(client.port)
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      process.arguments = [
+        "python3", Browser.repository.appendingPathComponent("scripts/browser-check.py").path, "--url",
+        "http://127.0.0.1:\(port)/", "--image", SharedData.path("covid-radiography/images/COVID-1000.png"),
+        "--screenshot", screenshot,
+      ]
+      let pipe = Pipe()
+      process.standardOutput = pipe
+      process.standardError = pipe
+      try process.run()
+      let data = pipe.fileHandleForReading.readDataToEndOfFile()
+      process.waitUntilExit()
+      return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+    #expect(output.0 == 0, "\(output.1)")
+    #expect(output.1.contains("\"overlay\": true"))
+    let image = try ImageReader.read(screenshot)
+    #expect(image.width == 1280, "a screenshot of the page was saved")
+  }
+}
