@@ -286,6 +286,12 @@ int cdcm_decode(const uint8_t *data, size_t size, cdcm_image *image, char *error
       image->window_center = center;
       image->window_width = width;
     }
+    std::snprintf(image->study_instance_uid, sizeof image->study_instance_uid, "%s",
+                  string_value(dataset, gdcm::Tag(0x0020, 0x000D)).c_str());
+    std::snprintf(image->series_instance_uid, sizeof image->series_instance_uid, "%s",
+                  string_value(dataset, gdcm::Tag(0x0020, 0x000E)).c_str());
+    std::snprintf(image->sop_instance_uid, sizeof image->sop_instance_uid, "%s",
+                  string_value(dataset, gdcm::Tag(0x0008, 0x0018)).c_str());
     std::string function = string_value(dataset, gdcm::Tag(0x0028, 0x1056));
     std::snprintf(image->voi_function, sizeof image->voi_function, "%s", function.empty() ? "LINEAR" : function.c_str());
 

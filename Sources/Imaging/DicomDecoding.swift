@@ -19,6 +19,11 @@ public enum DicomDecoding {
     public var window: (center: Double, width: Double)?
     public var voiFunction: String
     public var hasVOILUT: Bool
+    /// Study, Series and SOP Instance UIDs ("" when absent). Not part of `==`, which compares how the
+    /// pixels are displayed.
+    public var studyInstanceUID = ""
+    public var seriesInstanceUID = ""
+    public var sopInstanceUID = ""
 
     public static func == (a: Attributes, b: Attributes) -> Bool {
       a.photometric == b.photometric && a.bitsStored == b.bitsStored && a.isSigned == b.isSigned
@@ -26,6 +31,11 @@ public enum DicomDecoding {
         && a.window?.center == b.window?.center && a.window?.width == b.window?.width
         && a.voiFunction == b.voiFunction && a.hasVOILUT == b.hasVOILUT
     }
+  }
+
+  /// A NUL-terminated C character array as a String.
+  static func text<Characters>(_ characters: Characters) -> String {
+    withUnsafeBytes(of: characters) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
   }
 
   static func decode(_ data: Data, path: String) throws -> GrayImage {
@@ -56,7 +66,8 @@ public enum DicomDecoding {
       photometric: photometric, bitsStored: Int(raw.bits_stored), isSigned: raw.pixel_representation == 1,
       frames: Int(raw.frames), rescaleSlope: raw.rescale_slope, rescaleIntercept: raw.rescale_intercept,
       window: raw.has_window != 0 ? (raw.window_center, raw.window_width) : nil, voiFunction: function,
-      hasVOILUT: raw.lut_count > 0)
+      hasVOILUT: raw.lut_count > 0, studyInstanceUID: Self.text(raw.study_instance_uid),
+      seriesInstanceUID: Self.text(raw.series_instance_uid), sopInstanceUID: Self.text(raw.sop_instance_uid))
 
     let count = Int(raw.width) * Int(raw.height)
     let samples = Int(raw.samples_per_pixel)

@@ -12,6 +12,10 @@ public struct AuditRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
   public var client: String
   public var inputSHA256: String?
   public var inputFormat: String?
+  /// For DICOM inputs: Study, Series and SOP Instance UIDs.
+  public var studyInstanceUID: String?
+  public var seriesInstanceUID: String?
+  public var sopInstanceUID: String?
   public var checkpointSHA256: String
   public var temperature: Double
   public var predictedClass: String?
@@ -60,6 +64,9 @@ public final class AuditLog: Sendable {
         table.column("client", .text).notNull()
         table.column("inputSHA256", .text)
         table.column("inputFormat", .text)
+        table.column("studyInstanceUID", .text)
+        table.column("seriesInstanceUID", .text)
+        table.column("sopInstanceUID", .text)
         table.column("checkpointSHA256", .text).notNull()
         table.column("temperature", .double).notNull()
         table.column("predictedClass", .text)

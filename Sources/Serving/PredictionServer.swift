@@ -172,7 +172,16 @@ public struct PredictionServer: Sendable {
     let includeMap = request.uri.queryParameters.get("map") == "true"
     let image: GrayImage
     do {
-      image = try ImageReader.decode(data, path: "the uploaded \(format)")
+      if format == .dicom {
+        let decoded = try DicomDecoding.decodeWithAttributes(data, path: "the uploaded DICOM")
+        image = decoded.image
+        let uids = [
+          decoded.attributes.studyInstanceUID, decoded.attributes.seriesInstanceUID, decoded.attributes.sopInstanceUID,
+        ].map { $0.isEmpty ? nil : $0 }
+        (record.studyInstanceUID, record.seriesInstanceUID, record.sopInstanceUID) = (uids[0], uids[1], uids[2])
+      } else {
+        image = try ImageReader.decode(data, path: "the uploaded \(format)")
+      }
     } catch let error as ImageError {
       return try finish(problem(.unprocessableContent, error.reason), outcome: "undecodable: \(error.reason)")
     }

@@ -23,6 +23,14 @@ import Testing
     #expect(twelveBit.attributes.photometric == "MONOCHROME1")
     #expect(twelveBit.attributes.bitsStored == 12)
     #expect(twelveBit.attributes.window != nil)
+    // The identifiers an audit record keeps: UIDs are digits and dots, at most 64 characters.
+    for uid in [
+      twelveBit.attributes.studyInstanceUID, twelveBit.attributes.seriesInstanceUID,
+      twelveBit.attributes.sopInstanceUID,
+    ] {
+      #expect(!uid.isEmpty && uid.count <= 64 && uid.allSatisfy { $0.isNumber || $0 == "." }, "\(uid)")
+    }
+    #expect(twelveBit.attributes.studyInstanceUID != twelveBit.attributes.sopInstanceUID)
   }
 
   /// pydicom's test files: which decode and which are rejected, each with a reason. A file moving

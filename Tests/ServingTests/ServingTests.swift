@@ -232,6 +232,27 @@ struct Prediction: Decodable {
     }
   }
 
+  @Test(SharedData.required) func aDicomUploadIsAuditedWithItsUIDs() async throws {
+    let audit = NSTemporaryDirectory() + "orthocxr-audit-\(UUID().uuidString).sqlite"
+    defer { try? FileManager.default.removeItem(atPath: audit) }
+    let served = try server { $0.auditPath = audit }
+    defer { served.service.shutdown() }
+    let dicom = try Data(contentsOf: URL(fileURLWithPath: SharedData.path("dicom/cxr/COVID-1000_mono2_8bit.dcm")))
+    try await served.application().test(.router) { client in
+      try await client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: dicom)) { response in
+        #expect(response.status == .ok)
+        let answer = try JSONDecoder().decode(Prediction.self, from: Data(buffer: response.body))
+        #expect(answer.inputFormat == "dicom")
+      }
+    }
+    let record = try #require(try AuditLog(path: audit).records().first)
+    let attributes = try DicomDecoding.decodeWithAttributes(dicom, path: "fixture").attributes
+    #expect(record.inputFormat == "dicom")
+    #expect(record.studyInstanceUID == attributes.studyInstanceUID && record.studyInstanceUID?.isEmpty == false)
+    #expect(record.seriesInstanceUID == attributes.seriesInstanceUID)
+    #expect(record.sopInstanceUID == attributes.sopInstanceUID)
+  }
+
   @Test func aMultipartUploadIsAccepted() async throws {
     let served = try server()
     defer { served.service.shutdown() }

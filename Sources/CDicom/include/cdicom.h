@@ -39,6 +39,11 @@ typedef struct {
   int lut_bits;
   /// lut_count entries; free with cdcm_free.
   uint16_t *lut;
+  /// Study, Series and SOP Instance UIDs (0020,000D), (0020,000E), (0008,0018), for audit records;
+  /// empty when absent (a UID has at most 64 characters).
+  char study_instance_uid[65];
+  char series_instance_uid[65];
+  char sop_instance_uid[65];
   /// width * height * samples_per_pixel stored values of the first frame, sign-extended, interleaved
   /// (RGB RGB ...); free with cdcm_free.
   int32_t *values;
