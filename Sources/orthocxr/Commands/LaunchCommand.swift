@@ -184,7 +184,7 @@ final class Supervisor: @unchecked Sendable {
       if let deadline {
         if !lock.wait(until: deadline) {
           for (_, process) in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-          self.lockFreeWaitForRemaining()
+          waitForTheRest()
           break
         }
       } else {
@@ -194,8 +194,9 @@ final class Supervisor: @unchecked Sendable {
     return (failure, interruptions > 0)
   }
 
-  /// After SIGKILL: the remaining ends arrive promptly.
-  private func lockFreeWaitForRemaining() {
+  /// After SIGKILL the remaining ends (and the ends of their output) arrive promptly; called with
+  /// the lock held, which `wait()` releases while it sleeps.
+  private func waitForTheRest() {
     while ended.count < processes.count || openOutputs > 0 { lock.wait() }
   }
 
