@@ -110,7 +110,7 @@ let package = Package(
         "Pipelines", "Training", "RunFiles", "Datasets", "Engine", "Models", "Imaging", "Evaluation", "TestSupport",
       ]),
     // Runs the built orthocxr: exit codes, messages, and the whole pipeline on the mini split.
-    .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+    .testTarget(name: "CLITests", dependencies: ["TestSupport", "Serving"]),
     .testTarget(
       name: "ServingTests",
       dependencies: [

@@ -29,6 +29,9 @@ public struct PredictionServer: Sendable {
     public var maxBodyBytes = 32 * 1024 * 1024
     /// SQLite file of the audit log; nil: no audit log.
     public var auditPath: String?
+    /// A connection that sends nothing for this long is closed (a stalled or slowloris client
+    /// holds no connection for ever).
+    public var idleTimeout: Duration = .seconds(30)
 
     public init() {}
 
@@ -97,8 +100,12 @@ public struct PredictionServer: Sendable {
 
   /// The application on the configured address; `run` it (it stops on SIGTERM or Ctrl-C).
   public func application(logger: Logger = Logger(label: "orthocxr.serve")) -> some ApplicationProtocol {
-    Application(
-      router: router(), configuration: .init(address: .hostname(settings.host, port: settings.port)), logger: logger)
+    let idle = TimeAmount.nanoseconds(
+      Int64(settings.idleTimeout.components.seconds) * 1_000_000_000
+        + settings.idleTimeout.components.attoseconds / 1_000_000_000)
+    return Application(
+      router: router(), server: .http1(configuration: .init(idleTimeout: idle)),
+      configuration: .init(address: .hostname(settings.host, port: settings.port)), logger: logger)
   }
 
   // MARK: Predictions

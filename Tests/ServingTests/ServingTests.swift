@@ -268,6 +268,52 @@ struct Prediction: Decodable {
     }
   }
 
+  /// A client that connects and then sends nothing is disconnected after the idle time-out, and the
+  /// server goes on answering others.
+  @Test func aStalledClientIsDisconnected() async throws {
+    let served = try server { $0.idleTimeout = .seconds(1) }
+    defer { served.service.shutdown() }
+    let image = try ServedModel.png(seed: 7)
+    try await served.application().test(.live) { client in
+      let port = try #require(client.port)
+      let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      defer { close(socket) }
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_port = UInt16(port).bigEndian
+      address.sin_addr.s_addr = inet_addr("127.0.0.1")
+      let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+      }
+      try #require(connected == 0)
+      var limit = timeval(tv_sec: 10, tv_usec: 0)  // the test's own bound, far above the server's 1 s
+      setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+      let started = ContinuousClock.now
+      var byte: UInt8 = 0
+      let received = recv(socket, &byte, 1, 0)  // blocks until the server closes (0) or the bound (-1)
+      #expect(received == 0, "the server closed the idle connection")
+      #expect(ContinuousClock.now - started < .seconds(8))
+      // The server still answers, on a new connection (the test client's own idled out too).
+      let file = NSTemporaryDirectory() + "orthocxr-stalled-\(UUID().uuidString).png"
+      defer { try? FileManager.default.removeItem(atPath: file) }
+      try image.write(to: URL(fileURLWithPath: file))
+      let curl = Process()
+      curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      curl.arguments = [
+        "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@" + file,
+        "http://127.0.0.1:\(port)/v1/predictions",
+      ]
+      let pipe = Pipe()
+      curl.standardOutput = pipe
+      try curl.run()
+      let answer = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      curl.waitUntilExit()
+      #expect(answer == "200")
+    }
+  }
+
   @Test func sha256MatchesTheStandardVectors() {
     #expect(SHA256.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     #expect(SHA256.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

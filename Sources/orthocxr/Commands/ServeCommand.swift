@@ -50,6 +50,9 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "SQLite file of the audit log (one row per request; no pixels).")
   var audit: String?
 
+  @Option(help: "Seconds after which a connection that sends nothing is closed.")
+  var idleTimeout = 30
+
   @Option(help: "libtorch threads.")
   var threads = 2
 
@@ -70,6 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
     settings.port = port
     settings.maxBodyBytes = maxBodyMib * 1024 * 1024
     settings.auditPath = audit
+    settings.idleTimeout = .seconds(idleTimeout)
     if let tokenFile {
       guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8),
         case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty
