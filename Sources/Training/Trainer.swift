@@ -114,7 +114,7 @@ public final class Trainer {
       records = try log.history().epochs.filter { $0.epoch <= position.epoch }
     } else if isLeader {
       try log.reset()
-      try log.append(.start(settings: settings))
+      try logEvent(.start(settings: settings))
     }
     var stoppedEarly = false
     while position.epoch < settings.epochs {
@@ -159,9 +159,7 @@ public final class Trainer {
         }
         guard !nonFinite else {
           let checkpoint = FileManager.default.fileExists(atPath: lastCheckpointPath) ? lastCheckpointPath : nil
-          if isLeader {
-            try log.append(.stopped(reason: "non-finite loss", epoch: position.epoch, step: position.step))
-          }
+          try logEvent(.stopped(reason: "non-finite loss", epoch: position.epoch, step: position.step))
           throw TrainingError.nonFiniteLoss(epoch: position.epoch, step: position.step, lastCheckpoint: checkpoint)
         }
         let count = batch.indices.count
@@ -173,8 +171,8 @@ public final class Trainer {
         seen += count
         position.step += 1
         position.batch += 1
-        if isLeader, position.step % max(1, settings.logEvery) == 0 {
-          try log.append(
+        if position.step % max(1, settings.logEvery) == 0 {
+          try logEvent(
             .step(
               StepRecord(
                 epoch: position.epoch, step: position.step, loss: loss, crossEntropy: crossEntropy, os: os,
@@ -190,9 +188,7 @@ public final class Trainer {
         if stopNow {
           epoch.stop()
           try saveCheckpoint(to: lastCheckpointPath, position: position)
-          if isLeader {
-            try log.append(.interrupted(epoch: position.epoch, batch: position.batch, step: position.step))
-          }
+          try logEvent(.interrupted(epoch: position.epoch, batch: position.batch, step: position.step))
           return summary(records, position, interrupted: true, stoppedEarly: false)
         }
       }
@@ -210,7 +206,7 @@ public final class Trainer {
         learningRate: optimizer.learningRate, validation: validation,
         seconds: (ContinuousClock.now - started) / .seconds(1))
       records.append(record)
-      if isLeader { try log.append(.epoch(record)) }
+      try logEvent(.epoch(record))
       onEpoch(record)
 
       position.epoch += 1
@@ -227,13 +223,13 @@ public final class Trainer {
       try saveCheckpoint(to: lastCheckpointPath, position: position)
       if improved { try saveCheckpoint(to: bestCheckpointPath, position: position) }
       if let patience = settings.earlyStoppingPatience, position.staleEpochs >= patience {
-        if isLeader { try log.append(.earlyStop(epoch: position.epoch, bestEpoch: position.bestEpoch ?? 0)) }
+        try logEvent(.earlyStop(epoch: position.epoch, bestEpoch: position.bestEpoch ?? 0))
         stoppedEarly = true
         break
       }
     }
     let result = summary(records, position, interrupted: false, stoppedEarly: stoppedEarly)
-    if isLeader { try log.append(.finished(bestEpoch: result.bestEpoch ?? 0)) }
+    try logEvent(.finished(bestEpoch: result.bestEpoch ?? 0))
     return result
   }
 
@@ -247,6 +243,11 @@ public final class Trainer {
 
   /// Whether this process writes the log and the checkpoints (rank 0, or the only process).
   var isLeader: Bool { dataParallel?.isLeader ?? true }
+
+  /// Appends to log.jsonl, on the leader only.
+  func logEvent(_ event: TrainingLogEvent) throws {
+    if isLeader { try log.append(event) }
+  }
 
   func validate(with loader: DataLoader) throws -> ValidationMetrics {
     var (logits, labels, indices) = try Predictor.logits(
