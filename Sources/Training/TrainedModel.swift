@@ -21,8 +21,11 @@ public struct TrainedModel {
   /// does not say (architecture, label map, image size, channels).
   public static func load(_ path: String, facts: CheckpointFile.ModelFacts = .init()) throws -> TrainedModel {
     let (state, description) = try CheckpointFile.readModel(path, facts: facts)
-    let model = try description.architecture.make(
-      classCount: description.classes.count, inputChannels: description.preprocessing.channels)
+    // Strict loading replaces every parameter and buffer, so none is drawn at random first.
+    let model = try Initializer.withoutDrawing {
+      try description.architecture.make(
+        classCount: description.classes.count, inputChannels: description.preprocessing.channels)
+    }
     do {
       try model.loadStateDict(state, strict: true)
     } catch {

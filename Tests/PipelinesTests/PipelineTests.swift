@@ -99,6 +99,23 @@ func modelTensors(_ path: String) throws -> [String: [Float]] {
 }
 
 @Suite(.serialized) struct CheckpointFileTests {
+  /// Loading a checkpoint for inference draws no random initial values (they would be overwritten):
+  /// the generator is where it was, and the model still gives the checkpoint's outputs.
+  @Test func loadingForInferenceDrawsNothing() throws {
+    let experiment = try TinyExperiment()
+    defer { experiment.remove() }
+    let run = try TrainingPipeline.train(experiment.settings)
+    Torch.seed(42)
+    let expected = try Tensor.rand([4]).toArray(Float.self)
+    Torch.seed(42)
+    let loaded = try TrainedModel.load(run.folder.bestCheckpoint)
+    #expect(try Tensor.rand([4]).toArray(Float.self) == expected, "loading consumed random numbers")
+    let saved = try modelTensors(run.folder.bestCheckpoint)
+    for (name, tensor) in loaded.model.stateDict() where tensor.dtype == .float32 {
+      #expect(try tensor.toArray(Float.self) == saved[name], "\(name)")
+    }
+  }
+
   /// A plain state dict (checkpoint init / convert) says nothing about its model: without the facts
   /// the error names the file and what to give; with them it predicts and evaluates.
   @Test func aPlainStateDictRunsWithTheFactsGivenOnTheCommandLine() throws {
