@@ -32,6 +32,8 @@ public struct PredictionServer: Sendable {
     /// A connection that sends nothing for this long is closed (a stalled or slowloris client
     /// holds no connection for ever).
     public var idleTimeout: Duration = .seconds(30)
+    /// The whole body must arrive within this (a client trickling it a byte at a time gets 408).
+    public var bodyTimeout: Duration = .seconds(60)
 
     public init() {}
 
@@ -145,12 +147,16 @@ public struct PredictionServer: Sendable {
     if let denied = authorize(request) { return try finish(denied, outcome: "unauthorized") }
 
     let body: ByteBuffer
-    do {
-      body = try await request.body.collect(upTo: settings.maxBodyBytes)
-    } catch {
+    switch await receiveBody(request) {
+    case .complete(let buffer): body = buffer
+    case .tooLarge:
       let response = problem(
         .contentTooLarge, "the body is larger than the limit of \(settings.maxBodyBytes) bytes")
       return try finish(response, outcome: "body too large")
+    case .tooSlow:
+      let response = problem(
+        .requestTimeout, "the body did not arrive within \(settings.bodyTimeout.components.seconds) s")
+      return try finish(response, outcome: "body too slow")
     }
     var data = Data(buffer: body)
     if let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/form-data") {
@@ -216,6 +222,35 @@ public struct PredictionServer: Sendable {
           mapPNG: includeMap ? answer.mapPNG?.base64EncodedString() : nil)
       })
     return try finish(json(try Self.encoder.encode(reply)))
+  }
+
+  enum BodyOutcome: Sendable {
+    case complete(ByteBuffer)
+    case tooLarge
+    case tooSlow
+  }
+
+  /// The body, up to the size limit and within the time limit: whichever comes first decides.
+  func receiveBody(_ request: Request) async -> BodyOutcome {
+    let (limit, timeout) = (settings.maxBodyBytes, settings.bodyTimeout)
+    return await withTaskGroup(of: BodyOutcome?.self) { group in
+      group.addTask {
+        do { return .complete(try await request.body.collect(upTo: limit)) } catch { return .tooLarge }
+      }
+      group.addTask {
+        do { try await Task.sleep(for: timeout) } catch { return nil }  // cancelled: the body came first
+        return .tooSlow
+      }
+      var outcome = BodyOutcome.tooSlow
+      while let next = await group.next() {
+        if let next {
+          outcome = next
+          break
+        }
+      }
+      group.cancelAll()
+      return outcome
+    }
   }
 
   // MARK: Helpers

@@ -314,6 +314,38 @@ struct Prediction: Decodable {
     }
   }
 
+  /// A client that announces a body and trickles it gets 408 once the body time-out passes.
+  @Test func aTricklingBodyGets408() async throws {
+    let served = try server {
+      $0.bodyTimeout = .seconds(1)
+      $0.idleTimeout = .seconds(30)
+    }
+    defer { served.service.shutdown() }
+    try await served.application().test(.live) { client in
+      let port = try #require(client.port)
+      let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      defer { close(socket) }
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      address.sin_port = UInt16(port).bigEndian
+      address.sin_addr.s_addr = inet_addr("127.0.0.1")
+      let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+      }
+      try #require(connected == 0)
+      let head = "POST /v1/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n\u{89}PNG"
+      _ = head.withCString { send(socket, $0, strlen($0), 0) }
+      var limit = timeval(tv_sec: 10, tv_usec: 0)  // the test's own bound, far above the server's 1 s
+      setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+      var reply = [UInt8](repeating: 0, count: 512)
+      let count = recv(socket, &reply, reply.count, 0)  // the answer, once the server gives up
+      let text = String(decoding: reply.prefix(max(count, 0)), as: UTF8.self)
+      #expect(text.hasPrefix("HTTP/1.1 408"), "\(text)")
+    }
+  }
+
   @Test func sha256MatchesTheStandardVectors() {
     #expect(SHA256.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     #expect(SHA256.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

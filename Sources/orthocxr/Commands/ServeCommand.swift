@@ -18,8 +18,8 @@ struct ServeCommand: AsyncParsableCommand {
 
       Safe by default: binds 127.0.0.1; another address needs --token-file (clients send
       Authorization: Bearer TOKEN). Bodies over --max-body-mib get 413, anything but PNG/JPEG/DICOM
-      (recognised by content) 415, an image that does not decode 422, a full queue 503 with
-      Retry-After. Ctrl-C or SIGTERM stops accepting, answers what is queued, and exits.
+      (recognised by content) 415, an image that does not decode 422, a body slower than
+      --body-timeout 408, a full queue 503 with Retry-After; an idle connection is closed. Ctrl-C or SIGTERM stops accepting, answers what is queued, and exits.
       """
   )
 
@@ -53,6 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "Seconds after which a connection that sends nothing is closed.")
   var idleTimeout = 30
 
+  @Option(help: "Seconds within which a request's whole body must arrive; beyond, 408.")
+  var bodyTimeout = 60
+
   @Option(help: "libtorch threads.")
   var threads = 2
 
@@ -74,6 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
     settings.maxBodyBytes = maxBodyMib * 1024 * 1024
     settings.auditPath = audit
     settings.idleTimeout = .seconds(idleTimeout)
+    settings.bodyTimeout = .seconds(bodyTimeout)
     if let tokenFile {
       guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8),
         case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty
