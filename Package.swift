@@ -99,7 +99,10 @@ let package = Package(
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),
     .testTarget(
       name: "TrainingTests",
-      dependencies: ["Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation", "RunFiles", "TestSupport"]),
+      dependencies: [
+        "Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation", "RunFiles", "TestSupport",
+        "DistributedTestSupport",
+      ]),
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
     .testTarget(name: "RunFilesTests", dependencies: ["RunFiles", "Evaluation", "TestSupport"]),
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "RunFiles", "Evaluation", "TestSupport"]),

@@ -126,7 +126,7 @@ public final class Trainer {
       var seen = 0
       let epoch = trainLoader.epoch(position.epoch, startingAt: position.batch)
       let batchCount = epoch.batchCount + position.batch
-      while let batch = try epoch.next() {
+      while let batch = try nextBatch(of: epoch, position: position) {
         optimizer.learningRate = schedule.learningRate(at: position.step)
         try optimizer.clearGradients()
         try dataParallel?.reducer.prepareForForward()
@@ -239,6 +239,20 @@ public final class Trainer {
     TrainingSummary(
       epochs: records, bestEpoch: position.bestEpoch, bestScore: position.bestScore, interrupted: interrupted,
       stoppedEarly: stoppedEarly, skippedImages: trainLoader.skipped.map(\.description))
+  }
+
+  /// The epoch's next batch. With several processes, the ranks first agree that each has one: a rank
+  /// whose whole slice was skipped as unreadable would otherwise leave the others waiting in a
+  /// collective that never completes.
+  func nextBatch(of epoch: DataLoader.Epoch, position: CheckpointFile.TrainingPosition) throws -> Batch? {
+    let batch = try epoch.next()
+    guard let dataParallel else { return batch }
+    let withData = Int(try dataParallel.sum([batch == nil ? 0 : 1])[0])
+    guard withData == 0 || withData == dataParallel.size else {
+      throw TrainingError.ranksOutOfStep(
+        epoch: position.epoch, step: position.step, ranksWithData: withData, ranks: dataParallel.size)
+    }
+    return withData == 0 ? nil : batch
   }
 
   /// Whether this process writes the log and the checkpoints (rank 0, or the only process).

@@ -5,6 +5,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
   case checkpointMismatch(String)
   /// A setting that does not fit the data or the model (say, class weights for the wrong number of classes).
   case invalidSetting(String)
+  /// Several processes: some ranks had a batch for this step and others none (every image of a
+  /// rank's slice was unreadable and skipped).
+  case ranksOutOfStep(epoch: Int, step: Int, ranksWithData: Int, ranks: Int)
 
   public var description: String {
     switch self {
@@ -15,6 +18,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case .resumeWithoutCheckpoint(let path): return "nothing to resume: \(path) does not exist"
     case .checkpointMismatch(let reason): return "the checkpoint does not fit this run: \(reason)"
     case .invalidSetting(let reason): return reason
+    case .ranksOutOfStep(let epoch, let step, let withData, let ranks):
+      return "in epoch \(epoch + 1), step \(step), \(withData) of \(ranks) processes had images and the others none: "
+        + "every image of their share was unreadable and skipped (--bad-images skip). Remove or fix those files, "
+        + "or train with --bad-images fail to have them named."
     }
   }
 }
