@@ -64,13 +64,12 @@ public enum DeviceCheck {
     let onDevice = try images.to(device)
     var logitsDifference = 0.0
     var mapDifferences: [(CAMMethod, Double)] = []
-    var samePredictions = true
+    let predicted = try noGrad { try model(onDevice) }.argmax(dim: 1).toArray(Int64.self).map { Int($0) }
+    let samePredictions = cpu.allSatisfy { $0.targets == predicted }
     for (index, method) in methods.enumerated() {
       // The CPU's targets, so that a near tie cannot make the two explain different classes.
       let result = try explainer.explain(onDevice, method: method, targets: cpu[index].targets)
       let logits = try result.logits.toArray(Float.self)
-      let predicted = try noGrad { try model(onDevice) }.argmax(dim: 1).toArray(Int64.self).map { Int($0) }
-      samePredictions = samePredictions && predicted == cpu[index].targets
       logitsDifference = max(logitsDifference, largestDifference(cpu[index].logits, logits))
       mapDifferences.append((method, largestDifference(cpu[index].maps, try result.maps.toArray(Float.self))))
     }

@@ -49,9 +49,8 @@ public enum ExplanationStudy {
     guard (1...2).contains(request.checkpoints.count) else {
       throw ExplanationError("explain one model, or two to compare")
     }
-    try Torch.makeAvailable(request.device)
     let models = try request.checkpoints.map { try TrainedModel.load($0, facts: request.facts) }
-    for trained in models { try trained.model.move(to: request.device) }
+    for trained in models { try trained.model.place(on: request.device) }
     if models.count == 2, models[0].classes != models[1].classes {
       throw ExplanationError(
         "the two models have different classes (\(models[0].classes) and \(models[1].classes)); compare models of one task"

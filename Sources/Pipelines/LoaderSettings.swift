@@ -2,7 +2,6 @@ import Datasets
 import Engine
 import Evaluation
 import Foundation
-import Models
 import RunFiles
 import Training
 
@@ -41,12 +40,6 @@ public struct LoaderSettings: Equatable, Sendable {
     self.init(
       images: settings.images, batchSize: settings.batchSize, workers: settings.workers, badImages: policy,
       threads: settings.threads, device: device)
-  }
-
-  /// Makes the device ready (or says what is missing) and moves `network` there.
-  public func place(_ network: any ImageClassifier) throws {
-    try Torch.makeAvailable(device)
-    try network.move(to: device)
   }
 
   public func options(seed: UInt64, shuffle: Bool) -> DataLoader.Options {
@@ -89,8 +82,7 @@ public struct SplitPredictions {
 
   /// Runs `model` over `loader` (bf16 autocast, as training validates).
   public init(model: TrainedModel, loader: DataLoader) throws {
-    try Torch.makeAvailable(loader.options.device)
-    try model.model.move(to: loader.options.device)
+    try model.model.place(on: loader.options.device)
     try model.model.setMemoryFormat(.channelsLast)
     let (logits, labels, indices) = try Predictor.logits(of: model.model, on: loader, mixedPrecision: true)
     self.logits = logits

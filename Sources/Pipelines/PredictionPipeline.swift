@@ -41,9 +41,8 @@ public enum PredictionPipeline {
     device: Device = .cpu, facts: CheckpointFile.ModelFacts = .init(), output say: PipelineOutput = .silent
   ) throws -> Result {
     Torch.threadCount = threads
-    try Torch.makeAvailable(device)
     let trained = try TrainedModel.load(checkpoint, facts: facts)
-    try trained.model.move(to: device)
+    try trained.model.place(on: device)
     var items: [(path: String, label: Int?)] = []
     for path in images {
       items += try imageInputs(path, labelMap: trained.labelMap, imageFolder: nil).map { ($0.path, nil) }

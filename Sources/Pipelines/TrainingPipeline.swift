@@ -74,12 +74,12 @@ public enum TrainingPipeline {
     if let weights = settings.weights, !resume {
       say.message(try loadWeights(weights, into: network))
     }
-    try loader.place(network)
+    try network.place(on: loader.device)
     try network.setMemoryFormat(.channelsLast)
     let folder = RunFolder(output)
     if isLeader { try folder.writeSettings(settings, classes: map.classes) }
     if let group, settings.syncBatchNorm {
-      for case let norm as BatchNorm2d in network.namedModules().map(\.module) { norm.synchronizedOver = group }
+      network.synchronizeBatchNorm(over: group)
     }
     let dataParallel = try group.map { try DataParallel(model: network, group: $0) }
     let trainer = try Trainer(

@@ -112,8 +112,9 @@ public struct PredictionServer: Sendable {
 
   // MARK: Predictions
 
-  struct Answer: Encodable {
-    struct Heatmap: Encodable {
+  /// The JSON of a prediction (docs/openapi.yaml's Prediction).
+  struct Answer: Codable {
+    struct Heatmap: Codable {
       var method: String
       var overlayPNG: String
       var mapPNG: String?

@@ -65,9 +65,8 @@ public final class PredictionService: @unchecked Sendable {
     threads: Int = 2, device: Device = .cpu
   ) throws {
     Torch.threadCount = threads
-    try Torch.makeAvailable(device)
     trained = try TrainedModel.load(checkpoint)
-    try trained.model.move(to: device)
+    try trained.model.place(on: device)
     trained.model.eval()
     explainer = try CAMExplainer(classifier: trained.model)
     self.maxBatch = max(1, maxBatch)

@@ -29,24 +29,8 @@ import Testing
     return process
   }
 
-  /// POSTs a file with curl; returns the HTTP status (0 when the connection failed).
-  func post(_ path: String, port: Int) throws -> (Process, Pipe) {
-    let curl = Process()
-    curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    curl.arguments = [
-      "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@" + path,
-      "http://127.0.0.1:\(port)/v1/predictions",
-    ]
-    let pipe = Pipe()
-    curl.standardOutput = pipe
-    try curl.run()
-    return (curl, pipe)
-  }
-
-  func status(_ request: (Process, Pipe)) -> Int {
-    let data = request.1.fileHandleForReading.readDataToEndOfFile()
-    request.0.waitUntilExit()
-    return Int(String(decoding: data, as: UTF8.self)) ?? 0
+  func post(_ path: String, port: Int) throws -> CurlPost {
+    try CurlPost(file: path, to: "http://127.0.0.1:\(port)/v1/predictions")
   }
 
   @Test func aKilledServerLosesNoAnsweredRequestAndRestarts() throws {
@@ -67,12 +51,12 @@ import Testing
 
     let server = try start(checkpoint: checkpoint, audit: audit, port: port)
     var answered: [String] = []
-    for image in images.prefix(8) where status(try post(image, port: port)) == 200 { answered.append(image) }
+    for image in images.prefix(8) where try post(image, port: port).status() == 200 { answered.append(image) }
     #expect(answered.count == 8)
     let inFlight = try post(images[8], port: port)
     kill(server.processIdentifier, SIGKILL)
     server.waitUntilExit()
-    if status(inFlight) == 200 { answered.append(images[8]) }
+    if inFlight.status() == 200 { answered.append(images[8]) }
 
     let log = try AuditLog(path: audit)
     #expect(try log.integrityCheck() == "ok")
@@ -83,7 +67,7 @@ import Testing
     }
 
     let restarted = try start(checkpoint: checkpoint, audit: audit, port: port)
-    #expect(status(try post(images[9], port: port)) == 200)
+    #expect(try post(images[9], port: port).status() == 200)
     let after = try AuditLog(path: audit).records(limit: 1000)
     #expect(after.count >= answered.count + 1, "the restarted server appends to the same log")
     // SIGTERM: a graceful stop, status 0.

@@ -2,25 +2,6 @@ import Engine
 import Foundation
 import Synchronization
 
-/// A TCP port that was free a moment ago (bound to port 0, then released).
-public func freePort() throws -> Int {
-  let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  defer { close(socket) }
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  address.sin_port = 0
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  try withUnsafeMutablePointer(to: &address) { pointer in
-    try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      guard bind(socket, $0, length) == 0, getsockname(socket, $0, &length) == 0 else {
-        throw DistributedError("no free port")
-      }
-    }
-  }
-  return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// What the ranks' threads share (models built beforehand, results); each thread touches only its own.
 public struct Unchecked<Value>: @unchecked Sendable { public let value: Value }
 
@@ -29,7 +10,7 @@ public struct Unchecked<Value>: @unchecked Sendable { public let value: Value }
 /// test sees everything.
 public func inGroup<Result>(of size: Int, _ body: @escaping (ProcessGroup) throws -> Result) throws -> [Result] {
   let work = Unchecked(value: body)
-  let port = try freePort()
+  let port = try Rendezvous.freeLoopbackPort()
   let results = Mutex<[Int: Unchecked<Swift.Result<Result, any Error>>]>([:])
   let done = DispatchGroup()
   for rank in 0..<size {
@@ -45,4 +26,20 @@ public func inGroup<Result>(of size: Int, _ body: @escaping (ProcessGroup) throw
   }
   done.wait()
   return try results.withLock { all in try (0..<size).map { try all[$0]!.value.get() } }
+}
+
+/// `steps` steps of SGD with momentum 0.9 on the cross-entropy of `network` on (inputs, targets); with
+/// a reducer, each step's gradients are averaged over its group, as DistributedDataParallel does.
+public func trainWithSGD(
+  _ network: any Module, inputs: Tensor, targets: Tensor, learningRate: Double, steps: Int, reducer: GradientReducer?
+) throws {
+  let optimizer = try SGD(parameters: network.parameters(), learningRate: learningRate, momentum: 0.9)
+  for _ in 0..<steps {
+    try optimizer.clearGradients()
+    try reducer?.prepareForForward()
+    let loss = try Functional.crossEntropy(logits: network(inputs), targets: targets)
+    try reducer?.prepareForBackward()
+    try loss.backward()
+    try optimizer.step()
+  }
 }

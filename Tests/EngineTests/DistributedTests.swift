@@ -34,17 +34,9 @@ import Testing
     let inputs = try Tensor.randn([8, 4])
     let targets = try Tensor([Int64(0), 1, 2, 0, 1, 2, 2, 1])
     func train(_ network: Sequential, rows: Range<Int>, reducer: GradientReducer?) throws -> [Float] {
-      let optimizer = try SGD(parameters: network.parameters(), learningRate: 0.1, momentum: 0.9)
-      let x = try inputs.slice(dim: 0, rows)
-      let y = try targets.slice(dim: 0, rows)
-      for _ in 0..<20 {
-        try optimizer.clearGradients()
-        try reducer?.prepareForForward()
-        let loss = try Functional.crossEntropy(logits: network(x), targets: y)
-        try reducer?.prepareForBackward()
-        try loss.backward()
-        try optimizer.step()
-      }
+      try trainWithSGD(
+        network, inputs: inputs.slice(dim: 0, rows), targets: targets.slice(dim: 0, rows), learningRate: 0.1,
+        steps: 20, reducer: reducer)
       return try network.parameters().flatMap { try $0.toArray(Float.self) }
     }
     let single = try train(try model(), rows: 0..<8, reducer: nil)
@@ -63,7 +55,7 @@ import Testing
   }
 
   @Test func aRankAloneTimesOutNamingTheAddress() throws {
-    let port = try freePort()
+    let port = try Rendezvous.freeLoopbackPort()
     let error = #expect(throws: DistributedError.self) {
       _ = try ProcessGroup(Rendezvous(rank: 1, worldSize: 2, masterPort: port, timeoutSeconds: 2))
     }

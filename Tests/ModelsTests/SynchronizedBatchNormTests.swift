@@ -27,22 +27,14 @@ import Testing
     _ network: ResNet, inputs: Tensor, targets: Tensor, rows: [Int], group: ProcessGroup?, synchronized: Bool
   ) throws -> [Float] {
     if let group, synchronized {
-      for case let norm as BatchNorm2d in network.namedModules().map(\.module) { norm.synchronizedOver = group }
+      network.synchronizeBatchNorm(over: group)
     }
     let reducer = try group.map { try GradientReducer(parameters: network.parameters(), group: $0) }
-    let optimizer = try SGD(parameters: network.parameters(), learningRate: 0.001, momentum: 0.9)
     let index = try Tensor(rows.map { Int64($0) })
-    let x = try inputs.indexSelect(dim: 0, indices: index)
-    let y = try targets.indexSelect(dim: 0, indices: index)
     network.train()
-    for _ in 0..<Self.steps {
-      try optimizer.clearGradients()
-      try reducer?.prepareForForward()
-      let loss = try Functional.crossEntropy(logits: network(x), targets: y)
-      try reducer?.prepareForBackward()
-      try loss.backward()
-      try optimizer.step()
-    }
+    try trainWithSGD(
+      network, inputs: inputs.indexSelect(dim: 0, indices: index), targets: targets.indexSelect(dim: 0, indices: index),
+      learningRate: 0.001, steps: Self.steps, reducer: reducer)
     return try network.parameters().flatMap { try $0.toArray(Float.self) }
   }
 

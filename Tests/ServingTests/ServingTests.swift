@@ -55,20 +55,6 @@ func server(
   }
 }
 
-struct Prediction: Decodable {
-  struct Heatmap: Decodable {
-    var method: String
-    var overlayPNG: String
-    var mapPNG: String?
-  }
-  var `class`: String
-  var probabilities: [String: Double]
-  var calibrated: Bool
-  var batchSize: Int
-  var inputFormat: String
-  var heatmap: Heatmap?
-}
-
 @Suite(.serialized) struct ServingTests {
   @Test func healthModelMetricsAndThePage() async throws {
     let served = try server()
@@ -112,7 +98,7 @@ struct Prediction: Decodable {
         uri: "/v1/predictions?heatmap=gradcam&map=true", method: .post, body: ByteBuffer(bytes: image)
       ) { response in
         #expect(response.status == .ok)
-        let answer = try JSONDecoder().decode(Prediction.self, from: Data(buffer: response.body))
+        let answer = try JSONDecoder().decode(PredictionServer.Answer.self, from: Data(buffer: response.body))
         #expect(answer.calibrated && answer.inputFormat == "png")
         #expect(abs(answer.probabilities.values.reduce(0, +) - 1) < 1e-9)
         #expect(answer.probabilities[answer.class] == answer.probabilities.values.max())
@@ -181,11 +167,11 @@ struct Prediction: Decodable {
     let images = try (10..<16).map { try ServedModel.png(seed: UInt64($0)) }
     let alone = try server(maxBatch: 1, maxWait: .zero)
     let single = try await alone.application().test(.router) { client in
-      var answers: [Prediction] = []
+      var answers: [PredictionServer.Answer] = []
       for image in images {
         answers.append(
           try await client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: image)) {
-            try JSONDecoder().decode(Prediction.self, from: Data(buffer: $0.body))
+            try JSONDecoder().decode(PredictionServer.Answer.self, from: Data(buffer: $0.body))
           })
       }
       return answers
@@ -194,11 +180,11 @@ struct Prediction: Decodable {
     let batched = try server(maxBatch: 8, maxWait: .milliseconds(500))
     defer { batched.service.shutdown() }
     let together = try await batched.application().test(.router) { client in
-      try await withThrowingTaskGroup(of: (Int, Prediction).self) { group in
+      try await withThrowingTaskGroup(of: (Int, PredictionServer.Answer).self) { group in
         for (index, image) in images.enumerated() {
           group.addTask {
             try await client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: image)) {
-              (index, try JSONDecoder().decode(Prediction.self, from: Data(buffer: $0.body)))
+              (index, try JSONDecoder().decode(PredictionServer.Answer.self, from: Data(buffer: $0.body)))
             }
           }
         }
@@ -241,7 +227,7 @@ struct Prediction: Decodable {
     try await served.application().test(.router) { client in
       try await client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: dicom)) { response in
         #expect(response.status == .ok)
-        let answer = try JSONDecoder().decode(Prediction.self, from: Data(buffer: response.body))
+        let answer = try JSONDecoder().decode(PredictionServer.Answer.self, from: Data(buffer: response.body))
         #expect(answer.inputFormat == "dicom")
       }
     }
@@ -276,20 +262,9 @@ struct Prediction: Decodable {
     let image = try ServedModel.png(seed: 7)
     try await served.application().test(.live) { client in
       let port = try #require(client.port)
-      let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      // The test's own bound, 10 s, far above the server's 1 s.
+      let socket = try loopbackSocket(port: port, receiveTimeout: 10)
       defer { close(socket) }
-      var address = sockaddr_in()
-      address.sin_family = sa_family_t(AF_INET)
-      address.sin_port = UInt16(port).bigEndian
-      address.sin_addr.s_addr = inet_addr("127.0.0.1")
-      let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-          connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-      }
-      try #require(connected == 0)
-      var limit = timeval(tv_sec: 10, tv_usec: 0)  // the test's own bound, far above the server's 1 s
-      setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
       let started = ContinuousClock.now
       var byte: UInt8 = 0
       let received = recv(socket, &byte, 1, 0)  // blocks until the server closes (0) or the bound (-1)
@@ -299,18 +274,7 @@ struct Prediction: Decodable {
       let file = NSTemporaryDirectory() + "orthocxr-stalled-\(UUID().uuidString).png"
       defer { try? FileManager.default.removeItem(atPath: file) }
       try image.write(to: URL(fileURLWithPath: file))
-      let curl = Process()
-      curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-      curl.arguments = [
-        "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@" + file,
-        "http://127.0.0.1:\(port)/v1/predictions",
-      ]
-      let pipe = Pipe()
-      curl.standardOutput = pipe
-      try curl.run()
-      let answer = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      curl.waitUntilExit()
-      #expect(answer == "200")
+      #expect(try CurlPost(file: file, to: "http://127.0.0.1:\(port)/v1/predictions").status() == 200)
     }
   }
 
@@ -323,22 +287,10 @@ struct Prediction: Decodable {
     defer { served.service.shutdown() }
     try await served.application().test(.live) { client in
       let port = try #require(client.port)
-      let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      let socket = try loopbackSocket(port: port, receiveTimeout: 10)  // far above the server's 1 s
       defer { close(socket) }
-      var address = sockaddr_in()
-      address.sin_family = sa_family_t(AF_INET)
-      address.sin_port = UInt16(port).bigEndian
-      address.sin_addr.s_addr = inet_addr("127.0.0.1")
-      let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-          connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-      }
-      try #require(connected == 0)
       let head = "POST /v1/predictions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n\u{89}PNG"
       _ = head.withCString { send(socket, $0, strlen($0), 0) }
-      var limit = timeval(tv_sec: 10, tv_usec: 0)  // the test's own bound, far above the server's 1 s
-      setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
       var reply = [UInt8](repeating: 0, count: 512)
       let count = recv(socket, &reply, reply.count, 0)  // the answer, once the server gives up
       let text = String(decoding: reply.prefix(max(count, 0)), as: UTF8.self)

@@ -41,3 +41,46 @@ public enum CUDADriver {
   public static let absent = Testing.ConditionTrait.enabled(
     if: !isInstalled, "checks the messages for a machine without an NVIDIA driver; this one has one")
 }
+
+/// A POST of a file's bytes with curl, started at once; `status()` waits for the answer. For tests
+/// that talk to a live server from outside the process, or keep a request in flight.
+public struct CurlPost {
+  private let process = Process()
+  private let pipe = Pipe()
+
+  public init(file: String, to url: String) throws {
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@" + file, url]
+    process.standardOutput = pipe
+    try process.run()
+  }
+
+  /// The HTTP status, 0 when no answer came (the connection failed or was cut).
+  public func status() -> Int {
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Int(String(decoding: data, as: UTF8.self)) ?? 0
+  }
+}
+
+/// A TCP socket connected to `port` on loopback, whose reads give up after `receiveTimeout` seconds:
+/// for tests that behave as a bad client would. The caller closes it.
+public func loopbackSocket(port: Int, receiveTimeout: Int) throws -> Int32 {
+  let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_port = UInt16(port).bigEndian
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  let connected = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+      connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+    }
+  }
+  guard connected == 0 else {
+    close(socket)
+    throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot connect to 127.0.0.1:\(port)"])
+  }
+  var limit = timeval(tv_sec: receiveTimeout, tv_usec: 0)
+  setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+  return socket
+}

@@ -61,6 +61,26 @@ public struct Rendezvous: Equatable, Sendable {
   }
 }
 
+extension Rendezvous {
+  /// A TCP port on loopback that was free a moment ago (bound to port 0, then released): for a
+  /// rendezvous on one machine.
+  public static func freeLoopbackPort() throws -> Int {
+    let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+      pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0
+      }
+    }
+    guard bound else { throw DistributedError("no free port on loopback") }
+    return Int(UInt16(bigEndian: address.sin_port))
+  }
+}
+
 /// A failure to form or use a process group, in words that say what to check.
 public struct DistributedError: Error, CustomStringConvertible, Equatable {
   public let description: String

@@ -67,6 +67,13 @@ public final class BatchNorm2d: Module, TrainingModeAware {
   }
 }
 
+extension Module {
+  /// Every BatchNorm2d of the tree normalises with the statistics of the whole batch over `group`.
+  public func synchronizeBatchNorm(over group: ProcessGroup) {
+    for case let norm as BatchNorm2d in namedModules().map(\.module) { norm.synchronizedOver = group }
+  }
+}
+
 extension BatchNorm2d {
   /// Batch statistics over every rank's slice, in float32, in two passes (mean, then the mean squared
   /// deviation, as a single-process batch norm computes them), each a differentiable sum over the

@@ -74,3 +74,11 @@ extension Torch {
 
   private static func lastLoaderMessage() -> String { String(cString: ct_last_error()) }
 }
+
+extension Module {
+  /// Makes `device` available (or says what is missing) and moves every parameter and buffer there.
+  public func place(on device: Device) throws {
+    try Torch.makeAvailable(device)
+    try move(to: device)
+  }
+}

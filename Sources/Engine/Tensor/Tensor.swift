@@ -190,14 +190,10 @@ public final class Tensor: @unchecked Sendable {
     try Tensor.make { ct_to_dtype($0, handle, dtype.rawValue) }
   }
 
-  public func to(_ device: Device) throws -> Tensor {
-    try Tensor.make { ct_to_device($0, handle, device.type, device.index, 0) }
-  }
-
   /// A copy on `device`. With `nonBlocking` and a pinned CPU source, the copy to a GPU is queued on
   /// the device's stream and this returns at once (PyTorch's `.to(device, non_blocking=True)`);
   /// later work on the device waits for it, so the result can be used straight away.
-  public func to(_ device: Device, nonBlocking: Bool) throws -> Tensor {
+  public func to(_ device: Device, nonBlocking: Bool = false) throws -> Tensor {
     try Tensor.make { ct_to_device($0, handle, device.type, device.index, nonBlocking ? 1 : 0) }
   }
 

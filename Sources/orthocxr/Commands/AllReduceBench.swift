@@ -36,7 +36,7 @@ struct AllReduceBench: ParsableCommand {
 
   func run() throws {
     Torch.threadCount = threads
-    let port = try freeLoopbackPort()
+    let port = try Rendezvous.freeLoopbackPort()
     let times = Mutex<[Double]>([])
     let failures = Mutex<[String]>([])
     let done = DispatchGroup()

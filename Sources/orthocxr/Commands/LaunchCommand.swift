@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import Engine
 import Foundation
 
 /// Starts and supervises the training processes of this machine, as torchrun does: each gets RANK,
@@ -68,7 +69,7 @@ struct LaunchCommand: ParsableCommand {
   }
 
   func run() throws {
-    let port = masterPort == 0 ? try freeLoopbackPort() : masterPort
+    let port = masterPort == 0 ? try Rendezvous.freeLoopbackPort() : masterPort
     let worldSize = nprocPerNode * nnodes
     let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     let supervisor = Supervisor()
@@ -236,21 +237,4 @@ final class LineBuffer: @unchecked Sendable {
       FileHandle.standardOutput.write(Data("[rank \(rank)] ".utf8) + line + Data("\n".utf8))
     }
   }
-}
-
-/// A TCP port on loopback that was free a moment ago.
-func freeLoopbackPort() throws -> Int {
-  let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  defer { close(socket) }
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  let bound = withUnsafeMutablePointer(to: &address) { pointer in
-    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0
-    }
-  }
-  guard bound else { throw ValidationError("no free port on loopback") }
-  return Int(UInt16(bigEndian: address.sin_port))
 }
