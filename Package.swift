@@ -61,7 +61,9 @@ let package = Package(
       name: "RunFiles",
       dependencies: [
         "Evaluation", .product(name: "Yams", package: "Yams"), .product(name: "CSV", package: "CSV.swift"),
-      ]),
+      ],
+      // SHA-256 of checkpoints (tens of MB) runs optimised in debug builds too.
+      swiftSettings: optimizedInDebug),
     // Heatmaps, overlays and perturbation metrics: pixel loops, optimised like Imaging.
     .target(
       name: "Explanations",
@@ -78,9 +80,7 @@ let package = Package(
       dependencies: [
         "Pipelines", "Training", "Explanations", "Imaging", "Datasets", "Engine", "Evaluation", "RunFiles",
         .product(name: "Hummingbird", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
-      ],
-      // SHA-256 of checkpoints (tens of MB) runs optimised in debug builds too.
-      swiftSettings: optimizedInDebug),
+      ]),
     .executableTarget(
       name: "orthocxr",
       dependencies: [
@@ -113,7 +113,7 @@ let package = Package(
         "Pipelines", "Training", "RunFiles", "Datasets", "Engine", "Models", "Imaging", "Evaluation", "TestSupport",
       ]),
     // Runs the built orthocxr: exit codes, messages, and the whole pipeline on the mini split.
-    .testTarget(name: "CLITests", dependencies: ["TestSupport", "Serving"]),
+    .testTarget(name: "CLITests", dependencies: ["TestSupport", "Serving", "RunFiles"]),
     .testTarget(
       name: "ServingTests",
       dependencies: [

@@ -292,6 +292,9 @@ int cdcm_decode(const uint8_t *data, size_t size, cdcm_image *image, char *error
                   string_value(dataset, gdcm::Tag(0x0020, 0x000E)).c_str());
     std::snprintf(image->sop_instance_uid, sizeof image->sop_instance_uid, "%s",
                   string_value(dataset, gdcm::Tag(0x0008, 0x0018)).c_str());
+    std::snprintf(image->sop_class_uid, sizeof image->sop_class_uid, "%s",
+                  string_value(dataset, gdcm::Tag(0x0008, 0x0016)).c_str());
+    std::snprintf(image->modality, sizeof image->modality, "%s", string_value(dataset, gdcm::Tag(0x0008, 0x0060)).c_str());
     std::string function = string_value(dataset, gdcm::Tag(0x0028, 0x1056));
     std::snprintf(image->voi_function, sizeof image->voi_function, "%s", function.empty() ? "LINEAR" : function.c_str());
 

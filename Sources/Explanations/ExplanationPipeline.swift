@@ -158,7 +158,7 @@ public final class ExplanationPipeline {
   func tensor(_ images: [GrayImage]) throws -> Tensor { try preprocessing.batch(images, on: model.device) }
 
   /// File names for the outputs: each image's name without its extension, made unique with -2, -3…
-  static func outputNames(for paths: [String]) -> [String] {
+  public static func outputNames(for paths: [String]) -> [String] {
     var seen: [String: Int] = [:]
     return paths.map { path in
       let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension

@@ -24,6 +24,9 @@ public enum DicomDecoding {
     public var studyInstanceUID = ""
     public var seriesInstanceUID = ""
     public var sopInstanceUID = ""
+    /// SOP Class UID and Modality ("" when absent), for `DicomInputCheck`.
+    public var sopClassUID = ""
+    public var modality = ""
 
     public static func == (a: Attributes, b: Attributes) -> Bool {
       a.photometric == b.photometric && a.bitsStored == b.bitsStored && a.isSigned == b.isSigned
@@ -67,7 +70,8 @@ public enum DicomDecoding {
       frames: Int(raw.frames), rescaleSlope: raw.rescale_slope, rescaleIntercept: raw.rescale_intercept,
       window: raw.has_window != 0 ? (raw.window_center, raw.window_width) : nil, voiFunction: function,
       hasVOILUT: raw.lut_count > 0, studyInstanceUID: Self.text(raw.study_instance_uid),
-      seriesInstanceUID: Self.text(raw.series_instance_uid), sopInstanceUID: Self.text(raw.sop_instance_uid))
+      seriesInstanceUID: Self.text(raw.series_instance_uid), sopInstanceUID: Self.text(raw.sop_instance_uid),
+      sopClassUID: Self.text(raw.sop_class_uid), modality: Self.text(raw.modality))
 
     let count = Int(raw.width) * Int(raw.height)
     let samples = Int(raw.samples_per_pixel)

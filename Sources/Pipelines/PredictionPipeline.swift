@@ -15,6 +15,9 @@ public enum PredictionPipeline {
     public var probabilities: [String: Double]
     /// The overlay written, when heatmaps were asked for.
     public var heatmap: String?
+    /// The DICOM Structured Report and Secondary Capture written, for DICOM inputs with `dicomOut`.
+    public var dicomReport: String?
+    public var dicomCapture: String?
   }
 
   public struct Result {
@@ -22,6 +25,8 @@ public enum PredictionPipeline {
     public var predictions: [Prediction]
     /// The same as rows of a predictions file (no labels).
     public var rows: [PredictionsFile.Row]
+    /// DICOM inputs not classified, with the reason (with `dicomOut`: not a chest radiograph).
+    public var refused: [(path: String, reason: String)] = []
   }
 
   /// Heatmaps: the method and the folder for NAME.png overlays and maps/NAME.png.
@@ -35,11 +40,18 @@ public enum PredictionPipeline {
     }
   }
 
-  /// `heatmaps` nil: a forward pass only, no class activation maps.
+  /// `heatmaps` nil: a forward pass only, no class activation maps. `dicomOut`: a folder for a
+  /// Structured Report and a Secondary Capture per DICOM input (`DicomResults`); DICOM files that
+  /// are not chest radiographs are then refused (`DicomInputCheck`) instead of classified. It needs
+  /// heatmaps.
   public static func predict(
-    checkpoint: String, images: [String], heatmaps: Heatmaps?, threads: Int = 2, batchSize: Int = 16,
-    device: Device = .cpu, facts: CheckpointFile.ModelFacts = .init(), output say: PipelineOutput = .silent
+    checkpoint: String, images: [String], heatmaps: Heatmaps?, dicomOut: String? = nil, threads: Int = 2,
+    batchSize: Int = 16, device: Device = .cpu, facts: CheckpointFile.ModelFacts = .init(),
+    output say: PipelineOutput = .silent
   ) throws -> Result {
+    if dicomOut != nil && heatmaps == nil {
+      throw DatasetError(path: checkpoint, reason: "DICOM results need heatmaps (the secondary capture shows one)")
+    }
     Torch.threadCount = threads
     let trained = try TrainedModel.load(checkpoint, facts: facts)
     try trained.model.place(on: device)
@@ -47,8 +59,26 @@ public enum PredictionPipeline {
     for path in images {
       items += try imageInputs(path, labelMap: trained.labelMap, imageFolder: nil).map { ($0.path, nil) }
     }
+    var refused: [(path: String, reason: String)] = []
+    var dicomSources: [String: (data: Data, decoded: (image: GrayImage, attributes: DicomDecoding.Attributes))] = [:]
+    if dicomOut != nil {
+      items = try items.filter { item in
+        let data = try Data(contentsOf: URL(fileURLWithPath: item.path))
+        guard ImageFormat.detect(data, path: item.path) == .dicom else { return true }
+        let decoded = try DicomDecoding.decodeWithAttributes(data, path: item.path)
+        if let reason = DicomInputCheck.refusal(decoded.attributes) {
+          refused.append((item.path, reason))
+          say.message("\(item.path): not classified: \(reason)")
+          return false
+        }
+        dicomSources[item.path] = (data, decoded)
+        return true
+      }
+    }
     guard !items.isEmpty else {
-      throw DatasetError(path: images.joined(separator: ", "), reason: "holds no images")
+      throw DatasetError(
+        path: images.joined(separator: ", "),
+        reason: refused.isEmpty ? "holds no images" : "holds no images that may be classified")
     }
     var rows: [PredictionsFile.Row] = []
     var overlays: [String?] = []
@@ -72,12 +102,33 @@ public enum PredictionPipeline {
       overlays = Array(repeating: nil, count: rows.count)
     }
     say.progress(nil)
-    let predictions = zip(rows, overlays).map { row, overlay in
+    var predictions = zip(rows, overlays).map { row, overlay in
       Prediction(
         path: row.path, prediction: trained.classes[row.predicted],
         probabilities: Dictionary(uniqueKeysWithValues: zip(trained.classes, row.probabilities)), heatmap: overlay)
     }
-    return Result(model: trained, predictions: predictions, rows: rows)
+    if let dicomOut, let heatmaps {
+      try FileManager.default.createDirectory(atPath: dicomOut, withIntermediateDirectories: true)
+      let model = DicomResults.Model(
+        architecture: trained.architecture.rawValue, classes: trained.classes,
+        checkpointSHA256: SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: checkpoint))),
+        temperature: trained.temperature, calibrated: trained.isCalibrated, heatmapMethod: heatmaps.method.rawValue)
+      let names = ExplanationPipeline.outputNames(for: rows.map(\.path))
+      for index in predictions.indices {
+        guard let source = dicomSources[rows[index].path] else { continue }
+        // The map at the image's size, as the explanation pipeline wrote it (16 bits).
+        let map = try ImageReader.read(heatmaps.folder + "/maps/\(names[index]).png")
+        let written = try DicomResults.make(
+          source: source.data, attributes: source.decoded.attributes, image: source.decoded.image, map: map,
+          probabilities: rows[index].probabilities, model: model)
+        let report = dicomOut + "/\(names[index])-sr.dcm"
+        let capture = dicomOut + "/\(names[index])-sc.dcm"
+        try written.structuredReport.write(to: URL(fileURLWithPath: report), options: .atomic)
+        try written.secondaryCapture.write(to: URL(fileURLWithPath: capture), options: .atomic)
+        (predictions[index].dicomReport, predictions[index].dicomCapture) = (report, capture)
+      }
+    }
+    return Result(model: trained, predictions: predictions, rows: rows, refused: refused)
   }
 
   /// Class probabilities (at the model's temperature) of each image: read, preprocess, one forward

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Imaging
 import Logging
+import RunFiles
 import NIOCore
 import Training
 
@@ -34,6 +35,8 @@ public struct PredictionServer: Sendable {
     public var idleTimeout: Duration = .seconds(30)
     /// The whole body must arrive within this (a client trickling it a byte at a time gets 408).
     public var bodyTimeout: Duration = .seconds(60)
+    /// Folder of the results of DICOM instances received over STOW-RS; nil: STOW-RS is off.
+    public var resultsFolder: String?
 
     public init() {}
 
@@ -46,6 +49,7 @@ public struct PredictionServer: Sendable {
   public let card: ModelCard
   public let metrics = ServerMetrics()
   public let audit: AuditLog?
+  public let results: ResultStore?
   let checkpointSHA256: String
 
   public init(service: PredictionService, checkpoint: String, settings: Settings) throws {
@@ -59,6 +63,7 @@ public struct PredictionServer: Sendable {
     checkpointSHA256 = SHA256.hex(checkpointData)
     card = try ModelCard(checkpoint: checkpoint, trained: service.trained, checkpointSHA256: checkpointSHA256)
     audit = try settings.auditPath.map { try AuditLog(path: $0) }
+    results = try settings.resultsFolder.map { try ResultStore(folder: $0) }
   }
 
   /// The routes, for the application and for tests.
@@ -96,6 +101,18 @@ public struct PredictionServer: Sendable {
     }
     router.post("/v1/predictions") { request, context in
       try await predict(request, context: context)
+    }
+    router.post("/dicomweb/studies") { request, context in
+      try await storeInstances(request, context: context)
+    }
+    router.get("/v1/results/:id") { request, context in
+      result(request, id: context.parameters.get("id") ?? "", file: .json)
+    }
+    router.get("/v1/results/:id/sr") { request, context in
+      result(request, id: context.parameters.get("id") ?? "", file: .report)
+    }
+    router.get("/v1/results/:id/sc") { request, context in
+      result(request, id: context.parameters.get("id") ?? "", file: .capture)
     }
     return router
   }
@@ -305,19 +322,60 @@ public struct ServingError: Error, CustomStringConvertible {
   public init(_ description: String) { self.description = description }
 }
 
-/// The first file part of a multipart/form-data body (what a browser's form or `curl -F` sends).
+/// Multipart bodies: multipart/form-data (what a browser's form or `curl -F` sends) and
+/// multipart/related (DICOMweb STOW-RS), split into parts by the boundary the content type names.
 enum Multipart {
-  static func firstFile(in body: Data, contentType: String) -> Data? {
-    guard let boundaryRange = contentType.range(of: "boundary=") else { return nil }
-    var boundary = String(contentType[boundaryRange.upperBound...])
-    if let semicolon = boundary.firstIndex(of: ";") { boundary = String(boundary[..<semicolon]) }
-    boundary = boundary.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+  struct Part {
+    /// Header names in lower case.
+    var headers: [String: String]
+    var body: Data
+  }
+
+  /// The parameters of a content type ("multipart/related; type=\"application/dicom\"; boundary=x"),
+  /// names in lower case, quotes removed.
+  static func parameters(of contentType: String) -> [String: String] {
+    var result: [String: String] = [:]
+    for field in contentType.split(separator: ";").dropFirst() {
+      guard let equals = field.firstIndex(of: "=") else { continue }
+      let name = field[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+      let value = field[field.index(after: equals)...].trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+      result[name] = value
+    }
+    return result
+  }
+
+  /// Every part of `body`, or nil when the content type names no boundary or the body holds none.
+  static func parts(in body: Data, contentType: String) -> [Part]? {
+    guard let boundary = parameters(of: contentType)["boundary"], !boundary.isEmpty else { return nil }
     let delimiter = Data(("--" + boundary).utf8)
+    let lineBreak = Data("\r\n".utf8)
     let headerEnd = Data("\r\n\r\n".utf8)
-    guard let first = body.range(of: delimiter),
-      let headers = body.range(of: headerEnd, in: first.upperBound..<body.endIndex),
-      let next = body.range(of: Data("\r\n".utf8) + delimiter, in: headers.upperBound..<body.endIndex)
-    else { return nil }
-    return body.subdata(in: headers.upperBound..<next.lowerBound)
+    guard var cursor = body.range(of: delimiter)?.upperBound else { return nil }
+    var parts: [Part] = []
+    // After each delimiter: "--" ends the body; otherwise the rest of the line, headers, a blank line,
+    // and the content up to the next CRLF and delimiter.
+    while body[cursor...].starts(with: Data("--".utf8)) == false {
+      // (A part without headers has its blank line right after the delimiter's line break.)
+      guard let lineEnd = body.range(of: lineBreak, in: cursor..<body.endIndex),
+        let next = body.range(of: lineBreak + delimiter, in: lineEnd.lowerBound..<body.endIndex),
+        let headersEnd = body.range(of: headerEnd, in: lineEnd.lowerBound..<next.upperBound),
+        headersEnd.upperBound <= next.lowerBound
+      else { return parts.isEmpty ? nil : parts }
+      var headers: [String: String] = [:]
+      let headerText = String(decoding: body[lineEnd.upperBound..<headersEnd.lowerBound], as: UTF8.self)
+      for line in headerText.components(separatedBy: "\r\n") {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        headers[line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()] = line[line.index(after: colon)...]
+          .trimmingCharacters(in: .whitespaces)
+      }
+      parts.append(Part(headers: headers, body: body.subdata(in: headersEnd.upperBound..<next.lowerBound)))
+      cursor = next.upperBound
+    }
+    return parts
+  }
+
+  /// The first part's content: the uploaded file of a form.
+  static func firstFile(in body: Data, contentType: String) -> Data? {
+    parts(in: body, contentType: contentType)?.first?.body
   }
 }

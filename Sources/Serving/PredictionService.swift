@@ -23,6 +23,8 @@ public final class PredictionService: @unchecked Sendable {
     public var overlayPNG: Data?
     /// The class activation map itself, 16-bit grey PNG at the image's size.
     public var mapPNG: Data?
+    /// The same map as an image (for DICOM results).
+    public var map: GrayImage?
     /// How many requests shared the forward pass.
     public var batchSize: Int
   }
@@ -187,6 +189,7 @@ public final class PredictionService: @unchecked Sendable {
         answer.overlayPNG = try ImageWriter.encode(
           Heatmap.overlay(pending.image, map: full, opacity: 0.5), width: full.width, height: full.height,
           channels: 3, bitDepth: 8)
+        answer.map = full
         answer.mapPNG = try ImageWriter.encode(
           full.pixels.map { UInt16(max(0, min(1, $0)) * 65535) }, width: full.width, height: full.height, channels: 1,
           bitDepth: 16)

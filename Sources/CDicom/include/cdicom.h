@@ -44,6 +44,9 @@ typedef struct {
   char study_instance_uid[65];
   char series_instance_uid[65];
   char sop_instance_uid[65];
+  /// SOP Class UID (0008,0016) and Modality (0008,0060), for checking what kind of image it is.
+  char sop_class_uid[65];
+  char modality[17];
   /// width * height * samples_per_pixel stored values of the first frame, sign-extended, interleaved
   /// (RGB RGB ...); free with cdcm_free.
   int32_t *values;

@@ -15,6 +15,13 @@ struct PredictCommand: ParsableCommand {
       say so. Heatmaps (Grad-CAM of the predicted class, at the original image size) go to
       --heatmaps: NAME.png overlays and maps/NAME.png 16-bit maps.
 
+      With --dicom-out DIR, each DICOM input also gets its result as DICOM, in the image's own study,
+      for a PACS or viewer: DIR/NAME-sr.dcm, a Comprehensive SR (TID 1500: the predicted class as the
+      finding, each class's probability, the model and checkpoint hash), and DIR/NAME-sc.dcm, a
+      Secondary Capture of the X-ray with the heatmap and a burnt-in "research use only" line. DICOM
+      files that are not single-frame greyscale radiographs (CR, DX, SC) are then refused with the
+      reason instead of classified. Research results: not for diagnosis.
+
       Example: orthocxr predict --checkpoint runs/os/best-calibrated.safetensors xray1.dcm xray2.png
       """
   )
@@ -34,6 +41,10 @@ struct PredictCommand: ParsableCommand {
   @Option(help: "Heatmap method: \(CAMMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
   var method: CAMMethod = .gradCAM
 
+  @Option(
+    help: "Folder for DICOM results of DICOM inputs: NAME-sr.dcm (Structured Report), NAME-sc.dcm (Secondary Capture).")
+  var dicomOut: String?
+
   @Option(help: "Also write the predictions as CSV here.")
   var csv: String?
 
@@ -49,6 +60,9 @@ struct PredictCommand: ParsableCommand {
   func validate() throws {
     guard !images.isEmpty else { throw ValidationError("name at least one image or folder") }
     guard threads > 0 else { throw ValidationError("--threads must be positive") }
+    if dicomOut != nil && noHeatmaps {
+      throw ValidationError("--dicom-out writes the heatmap as a secondary capture: drop --no-heatmaps")
+    }
   }
 
   @OptionGroup var model: ModelFactsOptions
@@ -57,7 +71,8 @@ struct PredictCommand: ParsableCommand {
     let result = try userFacing {
       try PredictionPipeline.predict(
         checkpoint: checkpoint, images: images,
-        heatmaps: noHeatmaps ? nil : PredictionPipeline.Heatmaps(folder: heatmaps, method: method), threads: threads,
+        heatmaps: noHeatmaps ? nil : PredictionPipeline.Heatmaps(folder: heatmaps, method: method), dicomOut: dicomOut,
+        threads: threads,
         device: device, facts: model.facts, output: terminal)
     }
     let trained = result.model
@@ -76,6 +91,9 @@ struct PredictCommand: ParsableCommand {
         print(
           "\(prediction.path): \(prediction.prediction)  (\(probabilities.joined(separator: ", ")))"
             + (prediction.heatmap.map { "  heatmap \($0)" } ?? ""))
+        if let report = prediction.dicomReport, let capture = prediction.dicomCapture {
+          print("  DICOM: \(report) (structured report), \(capture) (secondary capture)")
+        }
       }
     }
     if let csv {

@@ -16,6 +16,12 @@ struct ServeCommand: AsyncParsableCommand {
       page for people; GET /v1/model the model card; /healthz, /readyz, /metrics (Prometheus) for
       machines; GET /v1/audit?since=SECONDS the audit log. docs/openapi.yaml documents the API.
 
+      DICOMweb: POST /dicomweb/studies (STOW-RS, multipart/related; type="application/dicom")
+      classifies each chest radiograph (CR, DX, greyscale SC) and stores its result under --results:
+      JSON at GET /v1/results/ID, a Structured Report at /v1/results/ID/sr and a Secondary Capture
+      with the heatmap at /v1/results/ID/sc, both in the image's own study. Other instances are
+      listed as failed with the reason.
+
       Safe by default: binds 127.0.0.1; another address needs --token-file (clients send
       Authorization: Bearer TOKEN). Bodies over --max-body-mib get 413, anything but PNG/JPEG/DICOM
       (recognised by content) 415, an image that does not decode 422, a body slower than
@@ -50,6 +56,9 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "SQLite file of the audit log (one row per request; no pixels).")
   var audit: String?
 
+  @Option(help: "Folder for the results of DICOM instances received over STOW-RS (JSON, SR, SC).")
+  var results = "orthocxr-results"
+
   @Option(help: "Seconds after which a connection that sends nothing is closed.")
   var idleTimeout = 30
 
@@ -76,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
     settings.port = port
     settings.maxBodyBytes = maxBodyMib * 1024 * 1024
     settings.auditPath = audit
+    settings.resultsFolder = results
     settings.idleTimeout = .seconds(idleTimeout)
     settings.bodyTimeout = .seconds(bodyTimeout)
     if let tokenFile {
@@ -94,6 +104,7 @@ struct ServeCommand: AsyncParsableCommand {
     print("  page      http://\(host):\(port)/")
     print("  API       POST http://\(host):\(port)/v1/predictions (docs/openapi.yaml)")
     print("  batching  up to \(maxBatch) requests, waiting at most \(maxWaitMs) ms; queue \(queueLimit)")
+    print("  DICOMweb  POST http://\(host):\(port)/dicomweb/studies (STOW-RS); results in \(results)")
     if let audit { print("  audit     \(audit)") }
     if settings.token != nil { print("  token     required (Authorization: Bearer …)") }
     try await server.application().runService()
