@@ -362,7 +362,8 @@ enum Multipart {
         headersEnd.upperBound <= next.lowerBound
       else { return parts.isEmpty ? nil : parts }
       var headers: [String: String] = [:]
-      let headerText = String(decoding: body[lineEnd.upperBound..<headersEnd.lowerBound], as: UTF8.self)
+      let headerText = String(
+        decoding: body[lineEnd.upperBound..<max(headersEnd.lowerBound, lineEnd.upperBound)], as: UTF8.self)
       for line in headerText.components(separatedBy: "\r\n") {
         guard let colon = line.firstIndex(of: ":") else { continue }
         headers[line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()] = line[line.index(after: colon)...]

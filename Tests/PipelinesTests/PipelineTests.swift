@@ -179,6 +179,50 @@ func modelTensors(_ path: String) throws -> [String: [Float]] {
     }
   }
 
+  /// `predict --dicom-out`: each DICOM radiograph gets an SR and an SC in its own study, a PNG gets
+  /// none, and a CT slice is refused with the reason instead of classified.
+  @Test(SharedData.required) func predictWritesDicomResultsForDicomRadiographs() throws {
+    let experiment = try TinyExperiment()
+    defer { experiment.remove() }
+    let run = try TrainingPipeline.train(experiment.settings)
+    let radiograph = SharedData.path("dicom/cxr/COVID-1001_mono1_12bit_rle.dcm")
+    let ct = SharedData.path("dicom/pydicom-test-files/CT_small.dcm")
+    let png = try #require(
+      try FileManager.default.contentsOfDirectory(atPath: experiment.folder + "/images").sorted().first)
+    let output = experiment.folder + "/dicom"
+    #expect(throws: DatasetError.self, "DICOM results need heatmaps") {
+      try PredictionPipeline.predict(
+        checkpoint: run.folder.calibratedCheckpoint, images: [radiograph], heatmaps: nil, dicomOut: output)
+    }
+    let result = try PredictionPipeline.predict(
+      checkpoint: run.folder.calibratedCheckpoint, images: [radiograph, ct, experiment.folder + "/images/" + png],
+      heatmaps: .init(folder: experiment.folder + "/maps"), dicomOut: output)
+    #expect(result.predictions.map(\.path) == [radiograph, experiment.folder + "/images/" + png])
+    #expect(result.refused.count == 1 && result.refused[0].path == ct)
+    #expect(result.refused[0].reason.contains("not a chest radiograph"))
+    #expect(result.predictions[1].dicomReport == nil, "a PNG has no study to write into")
+    let report = try #require(result.predictions[0].dicomReport)
+    let capture = try #require(result.predictions[0].dicomCapture)
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: output).sorted() == [
+        "COVID-1001_mono1_12bit_rle-sc.dcm", "COVID-1001_mono1_12bit_rle-sr.dcm",
+      ])
+    let source = try DicomDecoding.decodeWithAttributes(
+      Data(contentsOf: URL(fileURLWithPath: radiograph)), path: radiograph
+    ).attributes
+    for file in [report, capture] {
+      let dataset = try DicomResults.json(of: Data(contentsOf: URL(fileURLWithPath: file)))
+      let study = ((dataset["0020000D"] as? [String: Any])?["Value"] as? [String])?.first
+      #expect(study == source.studyInstanceUID, "\(file) is in the source's study")
+    }
+    // The SR's probabilities are the prediction's.
+    let dataset = try DicomResults.json(of: Data(contentsOf: URL(fileURLWithPath: report)))
+    let text = String(decoding: try JSONSerialization.data(withJSONObject: dataset), as: UTF8.self)
+    for probability in result.rows[0].probabilities {
+      #expect(text.contains(String(format: "%.6g", probability).prefix(6)), "\(probability) is in the report")
+    }
+  }
+
   /// Inference leaves the model in the mode it found it in.
   @Test func thePredictorRestoresTheTrainingMode() throws {
     let experiment = try TinyExperiment()
