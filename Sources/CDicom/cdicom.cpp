@@ -13,6 +13,7 @@
 #include <gdcmStringFilter.h>
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -106,9 +107,25 @@ struct DecoderProcess {
   int socket;
 };
 
-[[noreturn]] void serve(int socket) {
+[[noreturn]] void serve(int socket, pid_t parent) {
+  // A decoder holds nothing of its parent's: forked while other threads worked, it inherited every
+  // open descriptor — other decoders' sockets, the parent's pipes — and holding those would keep
+  // them open after the parent exits (a sibling decoder then never sees end-of-file, and whoever
+  // reads the parent's output waits for ever). Keep only its own socket, as descriptor 3, and die
+  // with the parent.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(0);  // the parent is already gone
+  if (socket != 3) {
+    dup2(socket, 3);
+    socket = 3;
+  }
+  close_range(4, ~0U, 0);
   int quiet = open("/dev/null", O_WRONLY);
-  if (quiet >= 0) dup2(quiet, STDERR_FILENO);  // GDCM's assertion messages are the parent's to report
+  if (quiet >= 0) {
+    dup2(quiet, STDOUT_FILENO);
+    dup2(quiet, STDERR_FILENO);  // GDCM's assertion messages are the parent's to report
+    if (quiet > 3) close(quiet);
+  }
   uint64_t size = 0;
   while (read_all(socket, &size, sizeof size)) {
     std::vector<uint8_t> bytes(size);
@@ -141,6 +158,7 @@ bool start_decoder(DecoderProcess &process, std::string &failure) {
     failure = std::string("cannot create a socket pair: ") + std::strerror(errno);
     return false;
   }
+  const pid_t parent = getpid();
   pid_t child = fork();
   if (child < 0) {
     close(sockets[0]);
@@ -150,7 +168,7 @@ bool start_decoder(DecoderProcess &process, std::string &failure) {
   }
   if (child == 0) {
     close(sockets[0]);
-    serve(sockets[1]);
+    serve(sockets[1], parent);
   }
   close(sockets[1]);
   process = {child, sockets[0]};

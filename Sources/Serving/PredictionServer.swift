@@ -205,6 +205,10 @@ public struct PredictionServer: Sendable {
     do {
       if format == .dicom {
         let decoded = try DicomDecoding.decodeWithAttributes(data, path: "the uploaded DICOM")
+        if let refusal = DicomInputCheck.refusal(decoded.attributes) {
+          return try finish(
+            problem(.unprocessableContent, "not classified: \(refusal)"), outcome: "not a radiograph: \(refusal)")
+        }
         image = decoded.image
         let uids = [
           decoded.attributes.studyInstanceUID, decoded.attributes.seriesInstanceUID, decoded.attributes.sopInstanceUID,

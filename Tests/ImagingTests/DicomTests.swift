@@ -103,6 +103,35 @@ import Testing
   }
 }
 
+/// Decoder processes forked while other threads decode hold only their own socket (descriptor 3)
+/// and /dev/null: an inherited sibling's socket or the parent's output pipe would outlive the parent
+/// (a sibling decoder never sees end-of-file; whoever reads the parent's output waits for ever).
+@Suite(SharedData.required) struct DecoderProcessTests {
+  @Test func decodersForkedConcurrentlyHoldNothingOfTheirParents() throws {
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: SharedData.path("dicom/cxr/COVID-100_mono2_8bit.dcm")))
+    // Four decodes at once start several decoders, each forked while the others' sockets are open.
+    DispatchQueue.concurrentPerform(iterations: 4) { _ in _ = try? DicomDecoding.decode(bytes, path: "fixture") }
+    let me = getpid()
+    let children = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter {
+      pid in
+      guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+      else { return false }
+      // Fields after the command: state, then the parent's pid.
+      return stat[stat.index(after: close)...].split(separator: " ").dropFirst().first == "\(me)"
+    }
+    #expect(!children.isEmpty, "the decoders are this process's children")
+    for child in children {
+      let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child)/fd").compactMap(Int.init)
+      #expect(descriptors.allSatisfy { $0 <= 3 }, "decoder \(child) holds \(descriptors.sorted())")
+      for descriptor in [1, 2] {
+        let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(child)/fd/\(descriptor)")
+        #expect(target == "/dev/null", "decoder \(child)'s descriptor \(descriptor) is \(target)")
+      }
+    }
+  }
+}
+
 @Suite struct VOIFunctionTests {
   /// DICOM PS3.3 C.11.2.1.2.1 by hand: centre 2048, width 4096 maps 0 to the bottom and 4095 to the top.
   @Test func linearExactAndSigmoid() {

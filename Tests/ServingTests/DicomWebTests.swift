@@ -116,6 +116,19 @@ private func first(_ item: [String: Any], _ tag: String) -> Any? {
     #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty, "nothing was stored")
   }
 
+  /// The plain prediction route refuses DICOM files that are not radiographs too, saying why.
+  @Test func aPredictionOfACTSliceIsRefusedWithTheReason() async throws {
+    let served = try server()
+    defer { served.service.shutdown() }
+    let ct = try Data(contentsOf: URL(fileURLWithPath: SharedData.path("dicom/pydicom-test-files/CT_small.dcm")))
+    try await served.application().test(.router) { client in
+      try await client.execute(uri: "/v1/predictions", method: .post, body: ByteBuffer(bytes: ct)) { response in
+        #expect(response.status == .unprocessableContent)
+        #expect(String(buffer: response.body).contains("(CT Image) is not a chest radiograph"))
+      }
+    }
+  }
+
   @Test func withoutAResultsFolderStowSaysHowToTurnItOn() async throws {
     let served = try server()
     defer { served.service.shutdown() }
