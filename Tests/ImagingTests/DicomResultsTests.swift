@@ -123,6 +123,21 @@ private func descendants(_ item: [String: Any]) -> [[String: Any]] {
     #expect(Array(composed.rgb[0..<3]) == [0, 0, 0])
   }
 
+  /// A capture scaled down to the largest side carries the source's pixel spacing scaled up alike.
+  @Test func theCapturesPixelSpacingFollowsItsScale() throws {
+    let path = SharedData.path("dicom/pydicom-test-files/JPEG2000.dcm")  // SC with Pixel Spacing 2.26
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    let attributes = try DicomDecoding.decodeWithAttributes(data, path: path).attributes
+    let wide = GrayImage(width: 2 * DicomResults.largestCaptureSide, height: 64, value: 0.5)
+    let written = try DicomResults.make(
+      source: data, attributes: attributes, image: wide, map: wide, probabilities: [0.2, 0.3, 0.5], model: Self.model)
+    let capture = try DicomResults.json(of: written.secondaryCapture)
+    #expect(value(capture, "00280011") as? Int == DicomResults.largestCaptureSide, "columns halved")
+    #expect(value(capture, "00280010") as? Int == 32)
+    let spacing = (capture["00280030"] as? [String: Any])?["Value"] as? [Double]
+    #expect(spacing == [4.52, 4.52], "2.26 mm per source pixel, 4.52 per capture pixel")
+  }
+
   /// The UIDs of 1,000 results: valid, new (none is the source's) and all different.
   @Test func uidsAreValidNewAndUniqueAcrossAThousandOutputs() throws {
     let source = try Self.source("COVID-1000_mono2_8bit.dcm")
