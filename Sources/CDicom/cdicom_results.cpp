@@ -291,6 +291,22 @@ gdcm::DataSet number_item(const char *relationship, cdcm_code name, double value
   return item.dataset;
 }
 
+/// The C API's error convention around `build`: 0 when it succeeds; otherwise 1 and the message —
+/// its own (`failure`) or GDCM's exception's.
+template <typename Build>
+int as_c_result(char *error, size_t error_size, Build build) {
+  try {
+    std::string failure;
+    if (build(failure)) return 0;
+    set_error(error, error_size, failure);
+  } catch (const std::exception &exception) {
+    set_error(error, error_size, std::string("GDCM failed: ") + exception.what());
+  } catch (...) {
+    set_error(error, error_size, "GDCM failed with an unknown exception");
+  }
+  return 1;
+}
+
 bool sr_is_valid(const cdcm_result_identity *identity, const cdcm_sr_content *content, std::string &failure) {
   if (!identity || !content || !identity->sop_instance_uid || !identity->series_instance_uid) {
     failure = "the result has no UIDs";
@@ -313,12 +329,10 @@ int cdcm_make_sr(const uint8_t *source_data, size_t source_size, const cdcm_resu
                  size_t error_size) {
   *output = nullptr;
   *output_size = 0;
-  try {
-    std::string failure;
+  return as_c_result(error, error_size, [&](std::string &failure) {
     Source source;
     if (!sr_is_valid(identity, content, failure) || !read_source(source_data, source_size, source, failure)) {
-      set_error(error, error_size, failure);
-      return 1;
+      return false;
     }
     bool needs_utf8 = false;
     for (size_t i = 0; i < content->class_count; ++i) {
@@ -403,17 +417,8 @@ int cdcm_make_sr(const uint8_t *source_data, size_t source_size, const cdcm_resu
     put_sequence(root.dataset, Tag(0x0040, 0xA504), {template_item});  // Content Template Sequence
     for (const gdcm::DataElement &element : root.dataset.GetDES()) out.Replace(element);
 
-    if (!encode(out, output, output_size, failure)) {
-      set_error(error, error_size, failure);
-      return 1;
-    }
-    return 0;
-  } catch (const std::exception &exception) {
-    set_error(error, error_size, std::string("GDCM failed: ") + exception.what());
-  } catch (...) {
-    set_error(error, error_size, "GDCM failed with an unknown exception");
-  }
-  return 1;
+    return encode(out, output, output_size, failure);
+  });
 }
 
 int cdcm_make_sc(const uint8_t *source_data, size_t source_size, const cdcm_result_identity *identity,
@@ -421,18 +426,14 @@ int cdcm_make_sc(const uint8_t *source_data, size_t source_size, const cdcm_resu
                  size_t error_size) {
   *output = nullptr;
   *output_size = 0;
-  try {
-    std::string failure;
+  return as_c_result(error, error_size, [&](std::string &failure) {
     Source source;
     if (!identity || !content || !content->rgb || content->width == 0 || content->height == 0 ||
         content->width > 65535 || content->height > 65535) {
-      set_error(error, error_size, "the secondary capture has no pixels, or more than 65535 on a side");
-      return 1;
+      failure = "the secondary capture has no pixels, or more than 65535 on a side";
+      return false;
     }
-    if (!read_source(source_data, source_size, source, failure)) {
-      set_error(error, error_size, failure);
-      return 1;
-    }
+    if (!read_source(source_data, source_size, source, failure)) return false;
     const std::tm now = local_now();
     gdcm::DataSet out;
     // Secondary Capture Image Storage; "OT": no acquisition modality of its own.
@@ -488,17 +489,8 @@ int cdcm_make_sc(const uint8_t *source_data, size_t source_size, const cdcm_resu
     pixel_data.SetByteValue(pixels.data(), static_cast<uint32_t>(pixels.size()));
     out.Replace(pixel_data);
 
-    if (!encode(out, output, output_size, failure)) {
-      set_error(error, error_size, failure);
-      return 1;
-    }
-    return 0;
-  } catch (const std::exception &exception) {
-    set_error(error, error_size, std::string("GDCM failed: ") + exception.what());
-  } catch (...) {
-    set_error(error, error_size, "GDCM failed with an unknown exception");
-  }
-  return 1;
+    return encode(out, output, output_size, failure);
+  });
 }
 
 }  // extern "C"
@@ -629,26 +621,21 @@ std::string data_set_json(const gdcm::DataSet &dataset) {
 
 extern "C" int cdcm_to_json(const uint8_t *data, size_t size, char **json, char *error, size_t error_size) {
   *json = nullptr;
-  try {
+  return as_c_result(error, error_size, [&](std::string &failure) {
     std::istringstream stream(std::string(reinterpret_cast<const char *>(data), size));
     gdcm::Reader reader;
     reader.SetStream(stream);
     if (!reader.Read()) {
-      set_error(error, error_size, "GDCM cannot parse it as DICOM");
-      return 1;
+      failure = "GDCM cannot parse it as DICOM";
+      return false;
     }
     std::string text = data_set_json(reader.GetFile().GetDataSet());
     *json = static_cast<char *>(std::malloc(text.size() + 1));
     if (!*json) {
-      set_error(error, error_size, "out of memory");
-      return 1;
+      failure = "out of memory";
+      return false;
     }
     std::memcpy(*json, text.c_str(), text.size() + 1);
-    return 0;
-  } catch (const std::exception &exception) {
-    set_error(error, error_size, std::string("GDCM failed: ") + exception.what());
-  } catch (...) {
-    set_error(error, error_size, "GDCM failed with an unknown exception");
-  }
-  return 1;
+    return true;
+  });
 }

@@ -110,9 +110,8 @@ public enum PredictionPipeline {
     if let dicomOut, let heatmaps {
       try FileManager.default.createDirectory(atPath: dicomOut, withIntermediateDirectories: true)
       let model = DicomResults.Model(
-        architecture: trained.architecture.rawValue, classes: trained.classes,
-        checkpointSHA256: SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: checkpoint))),
-        temperature: trained.temperature, calibrated: trained.isCalibrated, heatmapMethod: heatmaps.method.rawValue)
+        trained, checkpointSHA256: SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: checkpoint))),
+        heatmapMethod: heatmaps.method)
       let names = ExplanationPipeline.outputNames(for: rows.map(\.path))
       for index in predictions.indices {
         guard let source = dicomSources[rows[index].path] else { continue }
@@ -155,5 +154,14 @@ public enum PredictionPipeline {
       progress(start, paths.count)
     }
     return rows
+  }
+}
+
+extension DicomResults.Model {
+  /// A trained model as its DICOM results describe it.
+  public init(_ trained: TrainedModel, checkpointSHA256: String, heatmapMethod: CAMMethod) {
+    self.init(
+      architecture: trained.architecture.rawValue, classes: trained.classes, checkpointSHA256: checkpointSHA256,
+      temperature: trained.temperature, calibrated: trained.isCalibrated, heatmapMethod: heatmapMethod.rawValue)
   }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Imaging
 import NIOCore
+import Pipelines
 import RunFiles
 
 /// Where the server keeps the results of DICOM instances it received (STOW-RS): a folder per result,
@@ -215,9 +216,7 @@ extension PredictionServer {
     }
     guard let map = answer.map else { return try fail(.outOfResources, "no heatmap was made") }
     let classes = service.trained.classes
-    let model = DicomResults.Model(
-      architecture: service.trained.architecture.rawValue, classes: classes, checkpointSHA256: checkpointSHA256,
-      temperature: service.trained.temperature, calibrated: service.trained.isCalibrated, heatmapMethod: "gradcam")
+    let model = DicomResults.Model(service.trained, checkpointSHA256: checkpointSHA256, heatmapMethod: .gradCAM)
     let written = try DicomResults.make(
       source: part.body, attributes: attributes, image: decoded.image, map: map, probabilities: answer.probabilities,
       model: model)
@@ -230,8 +229,7 @@ extension PredictionServer {
         sopInstanceUID: attributes.sopInstanceUID, sopClassUID: attributes.sopClassUID),
       class: classes[answer.classIndex], probabilities: probabilities, calibrated: service.trained.isCalibrated,
       temperature: service.trained.temperature,
-      model: "\(service.trained.architecture.rawValue)-\(checkpointSHA256.prefix(12))",
-      structuredReportUID: written.reportUID, secondaryCaptureUID: written.captureUID,
+      model: modelID, structuredReportUID: written.reportUID, secondaryCaptureUID: written.captureUID,
       structuredReport: "/v1/results/\(id)/sr", secondaryCapture: "/v1/results/\(id)/sc",
       time: ISO8601DateFormatter().string(from: Date()))
     do {

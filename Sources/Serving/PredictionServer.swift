@@ -66,6 +66,9 @@ public struct PredictionServer: Sendable {
     results = try settings.resultsFolder.map { try ResultStore(folder: $0) }
   }
 
+  /// The model in answers: its architecture and the first 12 hex digits of the checkpoint's SHA-256.
+  var modelID: String { "\(service.trained.architecture.rawValue)-\(checkpointSHA256.prefix(12))" }
+
   /// The routes, for the application and for tests.
   public func router() -> Router<ServingContext> {
     let router = Router(context: ServingContext.self)
@@ -235,7 +238,7 @@ public struct PredictionServer: Sendable {
     let reply = Answer(
       class: classes[answer.classIndex], probabilities: probabilities, calibrated: service.trained.isCalibrated,
       temperature: service.trained.temperature,
-      model: "\(service.trained.architecture.rawValue)-\(checkpointSHA256.prefix(12))",
+      model: modelID,
       latencyMilliseconds: (ContinuousClock.now - started).seconds * 1000, batchSize: answer.batchSize,
       inputFormat: format.rawValue,
       heatmap: method.map { method in
