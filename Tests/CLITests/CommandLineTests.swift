@@ -57,6 +57,14 @@ struct Orthocxr {
     #expect(result.output.contains("/nonexistent/best.safetensors"))
   }
 
+  @Test func dicomResultsNeedHeatmaps() throws {
+    let result = try Orthocxr.run([
+      "predict", "--checkpoint", "c.safetensors", "x.dcm", "--dicom-out", "d", "--no-heatmaps",
+    ])
+    #expect(result.status != 0)
+    #expect(result.output.contains("drop --no-heatmaps"))
+  }
+
   @Test func aMissingSplitIsNamed() throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -149,6 +157,18 @@ struct Orthocxr {
     #expect(predict.status == 0, "\(predict.output)")
     #expect(predict.output.contains("calibrated, T ="))
     #expect(FileManager.default.fileExists(atPath: folder + "/predictions/overlays/COVID-100.png"))
+    // A DICOM X-ray gets its result as DICOM too; a CT slice is refused, saying why.
+    let dicom = try Orthocxr.run([
+      "predict", "--checkpoint", folder + "/os/best-calibrated.safetensors",
+      SharedData.path("dicom/cxr/COVID-100_mono1_12bit.dcm"), SharedData.path("dicom/pydicom-test-files/CT_small.dcm"),
+      "--heatmaps", folder + "/predictions", "--dicom-out", folder + "/dicom",
+    ])
+    #expect(dicom.status == 0, "\(dicom.output)")
+    #expect(dicom.output.contains("CT_small.dcm: not classified: its SOP class"))
+    #expect(dicom.output.contains("(structured report)"))
+    for suffix in ["sr", "sc"] {
+      #expect(FileManager.default.fileExists(atPath: folder + "/dicom/COVID-100_mono1_12bit-\(suffix).dcm"))
+    }
   }
 
   @Test func explainingANonSpatialLayerNamesIt() throws {
