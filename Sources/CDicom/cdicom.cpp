@@ -13,7 +13,6 @@
 #include <gdcmStringFilter.h>
 
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -85,7 +84,8 @@ bool read_all(int fd, void *data, size_t size) {
 
 }  // namespace
 
-extern "C" int cdcm_decode(const uint8_t *data, size_t size, cdcm_image *image, char *error, size_t error_size);
+extern "C" int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_image *image, char *error,
+                           size_t error_size);
 
 namespace {
 
@@ -111,9 +111,9 @@ struct DecoderProcess {
   // A decoder holds nothing of its parent's: forked while other threads worked, it inherited every
   // open descriptor — other decoders' sockets, the parent's pipes — and holding those would keep
   // them open after the parent exits (a sibling decoder then never sees end-of-file, and whoever
-  // reads the parent's output waits for ever). Keep only its own socket, as descriptor 3, and die
-  // with the parent.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // reads the parent's output waits for ever). Keep only its own socket, as descriptor 3: when the
+  // parent exits, the socket's end-of-file ends the decoder. (Not PR_SET_PDEATHSIG: that fires when
+  // the forking *thread* ends, and decoders are pooled across threads.)
   if (getppid() != parent) _exit(0);  // the parent is already gone
   if (socket != 3) {
     dup2(socket, 3);
@@ -126,15 +126,19 @@ struct DecoderProcess {
     dup2(quiet, STDERR_FILENO);  // GDCM's assertion messages are the parent's to report
     if (quiet > 3) close(quiet);
   }
-  uint64_t size = 0;
-  while (read_all(socket, &size, sizeof size)) {
+  // A request: the byte count, the pixel limit, the bytes.
+  uint64_t header[2] = {0, 0};
+  while (read_all(socket, header, sizeof header)) {
+    const uint64_t size = header[0];
     std::vector<uint8_t> bytes(size);
     if (size > 0 && !read_all(socket, bytes.data(), size)) break;
     cdcm_image result;
     char message[512] = {0};
-    int status = cdcm_decode(bytes.data(), bytes.size(), &result, message, sizeof message);
+    int status = cdcm_decode(bytes.data(), bytes.size(), header[1], &result, message, sizeof message);
     bool sent = send_all(socket, &status, sizeof status);
-    if (status != 0) {
+    if (status == CDCM_OVER_PIXEL_LIMIT) {
+      sent = sent && send_all(socket, &result, sizeof result);  // the declared size; no values
+    } else if (status != 0) {
       sent = sent && send_all(socket, message, sizeof message);
     } else {
       size_t values = static_cast<size_t>(result.width) * result.height * result.samples_per_pixel;
@@ -183,8 +187,8 @@ void retire(const DecoderProcess &process, int &child_status) {
 
 }  // namespace
 
-extern "C" int cdcm_decode_isolated(const uint8_t *data, size_t size, cdcm_image *image, char *error,
-                                    size_t error_size) {
+extern "C" int cdcm_decode_isolated(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_image *image,
+                                    char *error, size_t error_size) {
   std::memset(image, 0, sizeof *image);
   DecoderProcess process{};
   {
@@ -199,11 +203,19 @@ extern "C" int cdcm_decode_isolated(const uint8_t *data, size_t size, cdcm_image
     set_error(error, error_size, failure);
     return 1;
   }
-  uint64_t length = size;
+  const uint64_t header[2] = {size, max_pixels};
   int status = 1;
-  bool complete = send_all(process.socket, &length, sizeof length) && send_all(process.socket, data, size) &&
+  bool complete = send_all(process.socket, header, sizeof header) && send_all(process.socket, data, size) &&
                   read_all(process.socket, &status, sizeof status);
-  if (complete && status != 0) {
+  if (complete && status == CDCM_OVER_PIXEL_LIMIT) {
+    cdcm_image declared;
+    complete = read_all(process.socket, &declared, sizeof declared);
+    if (complete) {
+      image->width = declared.width;
+      image->height = declared.height;
+      image->frames = declared.frames;
+    }
+  } else if (complete && status != 0) {
     char message[512] = {0};
     complete = read_all(process.socket, message, sizeof message);
     if (complete) set_error(error, error_size, message);
@@ -243,7 +255,8 @@ extern "C" {
 
 void cdcm_free(void *pointer) { std::free(pointer); }
 
-int cdcm_decode(const uint8_t *data, size_t size, cdcm_image *image, char *error, size_t error_size) {
+int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_image *image, char *error,
+                size_t error_size) {
   std::memset(image, 0, sizeof *image);
   image->rescale_slope = 1;
   try {
@@ -346,6 +359,14 @@ int cdcm_decode(const uint8_t *data, size_t size, cdcm_image *image, char *error
       }
     }
 
+    // The pixel limit, from the header: GDCM decompresses every frame at once below.
+    const uint64_t declared_pixels = static_cast<uint64_t>(image->width) * image->height * std::max<uint32_t>(image->frames, 1);
+    if (max_pixels && declared_pixels > max_pixels) {
+      cdcm_free(image->lut);
+      image->lut = nullptr;
+      image->lut_count = 0;
+      return CDCM_OVER_PIXEL_LIMIT;
+    }
     // A damaged header can declare an enormous image; refuse before allocating for it.
     const double declared_bytes = static_cast<double>(image->width) * image->height * image->samples_per_pixel *
                                   ((image->bits_allocated + 7) / 8);

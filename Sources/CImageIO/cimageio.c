@@ -59,7 +59,8 @@ static void png_warning_handler(png_structp png, png_const_charp message) {
   (void)message;  // Warnings (such as a bad iCCP chunk) do not stop decoding.
 }
 
-int cio_decode_png(const uint8_t *data, size_t size, cio_image *image, char *error, size_t error_size) {
+int cio_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image, char *error,
+                   size_t error_size) {
   memset(image, 0, sizeof *image);
   if (size < 8 || png_sig_cmp(data, 0, 8) != 0) {
     set_error(error, error_size, "not a PNG file (bad signature)");
@@ -85,9 +86,19 @@ int cio_decode_png(const uint8_t *data, size_t size, cio_image *image, char *err
   }
   png_set_read_fn(png, &source, png_read_from_memory);
   png_set_sig_bytes(png, 8);
-  // Refuse absurd sizes before allocating (a corrupt header must not allocate gigabytes).
-  png_set_user_limits(png, 65535, 65535);
+  // Sizes are checked against max_pixels below, from the header; libpng's own limit only keeps its
+  // arithmetic in range.
+  png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
   png_read_info(png, info);
+  {
+    uint64_t width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+    if (max_pixels && width * height > max_pixels) {
+      png_destroy_read_struct(&png, &info, NULL);
+      image->width = (uint32_t)width;
+      image->height = (uint32_t)height;
+      return CIO_OVER_PIXEL_LIMIT;
+    }
+  }
 
   int color_type = png_get_color_type(png, info);
   int bit_depth = png_get_bit_depth(png, info);
@@ -227,7 +238,8 @@ static void jpeg_quiet(j_common_ptr info, int level) {
   if (level < 0) info->err->num_warnings++;
 }
 
-int cio_decode_jpeg(const uint8_t *data, size_t size, cio_image *image, char *error, size_t error_size) {
+int cio_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image, char *error,
+                    size_t error_size) {
   memset(image, 0, sizeof *image);
   if (size < 3 || data[0] != 0xFF || data[1] != 0xD8) {
     set_error(error, error_size, "not a JPEG file (no start-of-image marker)");
@@ -249,9 +261,11 @@ int cio_decode_jpeg(const uint8_t *data, size_t size, cio_image *image, char *er
   jpeg_create_decompress(&info);
   jpeg_mem_src(&info, data, (unsigned long)size);
   jpeg_read_header(&info, TRUE);
-  if (info.image_width > 65535 || info.image_height > 65535) {
-    snprintf(handler.message, sizeof handler.message, "image of %ux%u is too large", info.image_width, info.image_height);
-    longjmp(handler.jump, 1);
+  if (max_pixels && (uint64_t)info.image_width * info.image_height > max_pixels) {
+    image->width = info.image_width;
+    image->height = info.image_height;
+    jpeg_destroy_decompress(&info);
+    return CIO_OVER_PIXEL_LIMIT;
   }
   image->source_channels = info.num_components;
   image->palette_or_progressive = info.progressive_mode ? 1 : 0;

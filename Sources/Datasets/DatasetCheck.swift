@@ -30,11 +30,16 @@ public struct DatasetReport: Sendable {
     var lines: [String] = []
     let labels = Set(classCounts.flatMap { $0.counts.keys }).sorted()
     lines.append("images per class:")
-    lines.append(
-      "  " + (["split"] + labels + ["total"]).map { $0.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined())
-    for (split, counts) in classCounts {
-      let cells = [split] + labels.map { String(counts[$0] ?? 0) } + [String(counts.values.reduce(0, +))]
-      lines.append("  " + cells.map { $0.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined())
+    // Each column as wide as its widest cell (at least 10) and two spaces: long split names stay whole.
+    let rows =
+      [["split"] + labels + ["total"]]
+      + classCounts.map { split, counts in
+        [split] + labels.map { String(counts[$0] ?? 0) } + [String(counts.values.reduce(0, +))]
+      }
+    let widths = rows[0].indices.map { column in max(10, rows.map { $0[column].count }.max() ?? 0) + 2 }
+    for row in rows {
+      let cells = zip(row, widths).map { cell, width in cell + String(repeating: " ", count: width - cell.count) }
+      lines.append("  " + cells.joined().trimmingCharacters(in: .whitespaces))
     }
     if problems.isEmpty {
       lines.append("no problems found")

@@ -50,17 +50,23 @@ public enum DicomDecoding {
   ) {
     var raw = cdcm_image()
     var message = [CChar](repeating: 0, count: 512)
+    let limit = UInt64(ImageLimits.maxPixels)
     let status = data.withUnsafeBytes { bytes in
-      cdcm_decode_isolated(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, &raw, &message, message.count)
+      cdcm_decode_isolated(
+        bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, limit, &raw, &message, message.count)
     }
     defer {
       cdcm_free(raw.values)
       cdcm_free(raw.lut)
     }
-    guard status == 0, let values = raw.values else {
+    if status == CDCM_OVER_PIXEL_LIMIT {
       throw ImageError(
         path: path,
-        reason: "DICOM: " + decodedMessage(message))
+        reason: "DICOM: "
+          + ImageLimits.refusal(width: Int(raw.width), height: Int(raw.height), frames: Int(raw.frames)))
+    }
+    guard status == 0, let values = raw.values else {
+      throw ImageError(path: path, reason: "DICOM: " + decodedMessage(message))
     }
     let photometric = withUnsafeBytes(of: raw.photometric) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     let function = withUnsafeBytes(of: raw.voi_function) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }

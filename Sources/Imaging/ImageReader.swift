@@ -47,19 +47,20 @@ public enum ImageReader {
   }
 
   typealias Decoder = (
-    UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<cio_image>?, UnsafeMutablePointer<CChar>?, Int
+    UnsafePointer<UInt8>?, Int, UInt64, UnsafeMutablePointer<cio_image>?, UnsafeMutablePointer<CChar>?, Int
   ) -> Int32
 
   private static func decodeWithLibrary(_ data: Data, path: String, _ decoder: Decoder) throws -> GrayImage {
     var image = cio_image()
     var message = [CChar](repeating: 0, count: 512)
+    let limit = UInt64(ImageLimits.maxPixels)
     let status = data.withUnsafeBytes { bytes in
-      decoder(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, &image, &message, message.count)
+      decoder(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, limit, &image, &message, message.count)
     }
-    guard status == 0, let raw = image.pixels else {
-      throw ImageError(
-        path: path, reason: decodedMessage(message))
+    if status == CIO_OVER_PIXEL_LIMIT {
+      throw ImageError(path: path, reason: ImageLimits.refusal(width: Int(image.width), height: Int(image.height)))
     }
+    guard status == 0, let raw = image.pixels else { throw ImageError(path: path, reason: decodedMessage(message)) }
     defer { cio_free(raw) }
     let count = Int(image.width) * Int(image.height)
     let pixels = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in

@@ -2,6 +2,7 @@ import Datasets
 import Engine
 import Evaluation
 import Foundation
+import Imaging
 import Models
 import RunFiles
 import Training
@@ -41,6 +42,7 @@ public enum TrainingPipeline {
     -> Outcome
   {
     try settings.validate()
+    ImageLimits.maxPixels = Int(settings.maxMegapixels * 1_000_000)
     guard let trainSplit = settings.train else { throw SettingsProblem("no training split: set train") }
     guard let output = settings.output else { throw SettingsProblem("no run folder: set output") }
     guard let architecture = Architecture(rawValue: settings.model) else {

@@ -31,6 +31,9 @@ public struct ExperimentSettings: Equatable, Sendable {
   public var images: String?
   /// What to do with an unreadable image: "fail" or "skip".
   public var badImages = "fail"
+  /// The largest image read, in megapixels (width × height, times frames); larger ones are refused
+  /// from their header as unreadable. 0: no limit.
+  public var maxMegapixels = 100.0
   public var augmentation = true
   public var training = TrainingSettings()
   public var batchSize = 32
@@ -104,6 +107,7 @@ public struct ExperimentSettings: Equatable, Sendable {
     try require(training.learningRate >= 0, "--learning-rate must not be negative")
     try require(batchSize > 0 && workers > 0 && threads > 0, "--batch-size, --workers and --threads must be positive")
     try require(["fail", "skip"].contains(badImages), "--bad-images must be fail or skip, not \"\(badImages)\"")
+    try require(maxMegapixels >= 0, "--max-megapixels must not be negative")
     try require(test == nil || val != nil, "--test needs --val: the temperature is fitted on the validation split")
     try require(training.stepEpochs.map { $0 > 0 } ?? true, "--step-epochs must be positive")
     try require(training.warmupEpochs >= 0, "--warmup-epochs must not be negative")
@@ -137,6 +141,7 @@ extension ExperimentSettings: Codable {
   enum Key: String, CodingKey, CaseIterable {
     case model, weights, imageSize = "image-size", channels
     case train, val, test, labelMap = "label-map", images, badImages = "bad-images"
+    case maxMegapixels = "max-megapixels"
     case noAugmentation = "no-augmentation"
     case lambda, osVariant = "os-variant", labelSmoothing = "label-smoothing", classWeights = "class-weights"
     case optimizer, learningRate = "learning-rate", momentum, weightDecay = "weight-decay"
@@ -147,7 +152,7 @@ extension ExperimentSettings: Codable {
 
   static let sections: [(name: String, keys: [Key])] = [
     ("model", [.model, .weights, .imageSize, .channels]),
-    ("data", [.train, .val, .test, .labelMap, .images, .badImages]),
+    ("data", [.train, .val, .test, .labelMap, .images, .badImages, .maxMegapixels]),
     ("augmentation", [.noAugmentation]),
     ("loss", [.lambda, .osVariant, .labelSmoothing, .classWeights]),
     ("optimizer", [.optimizer, .learningRate, .momentum, .weightDecay]),
@@ -253,6 +258,7 @@ extension ExperimentSettings: Codable {
     case .labelMap: .value(\.labelMap)
     case .images: .optional(\.images)
     case .badImages: .value(\.badImages)
+    case .maxMegapixels: .value(\.maxMegapixels)
     case .noAugmentation: .negated(\.augmentation)
     case .lambda: .value(\.training.lambda)
     case .osVariant: .value(\.training.osVariant)

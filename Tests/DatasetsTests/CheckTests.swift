@@ -46,4 +46,22 @@ import Testing
     #expect(rendered.contains("1 × missing file"))
     #expect(rendered.contains("3 × duplicate image"))
   }
+
+  /// A split name longer than the columns keeps its whole name and stays apart from its count.
+  @Test func longSplitNamesStayWholeAndApart() {
+    var report = DatasetReport()
+    report.classCounts = [
+      ("covid-radiography-mini_train.txt", ["COVID-19": 12, "normal": 3]), ("test.txt", ["COVID-19": 1]),
+    ]
+    let lines = report.render().split(separator: "\n").map(String.init)
+    let row = try? #require(lines.first { $0.contains("mini_train") })
+    #expect(row?.contains("covid-radiography-mini_train.txt  12") == true, "\(lines)")
+    // The columns line up: each count starts where its header does.
+    let header = lines[1]
+    let headerColumn = header.range(of: "normal").map { header.distance(from: header.startIndex, to: $0.lowerBound) }
+    let countColumn = row.flatMap { $0.range(of: " 3 ") }.map {
+      row!.distance(from: row!.startIndex, to: $0.lowerBound) + 1
+    }
+    #expect(headerColumn != nil && headerColumn == countColumn, "\(lines)")
+  }
 }

@@ -107,6 +107,34 @@ import Testing
 /// and /dev/null: an inherited sibling's socket or the parent's output pipe would outlive the parent
 /// (a sibling decoder never sees end-of-file; whoever reads the parent's output waits for ever).
 @Suite(SharedData.required) struct DecoderProcessTests {
+  /// A decoder started by a thread that has since ended serves the next decode (decoders are pooled
+  /// across threads; a parent-death signal tied to the forking thread killed them).
+  @Test func aDecoderOutlivesTheThreadThatStartedIt() throws {
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: SharedData.path("dicom/cxr/COVID-100_mono2_8bit.dcm")))
+    final class Work {
+      let bytes: Data
+      var width = 0
+      init(_ bytes: Data) { self.bytes = bytes }
+    }
+    for _ in 0..<3 {
+      // A POSIX thread decodes and is joined: it has ended, as an operating-system thread, before
+      // the next decode.
+      let work = Work(bytes)
+      var thread = pthread_t()
+      let started = pthread_create(
+        &thread, nil,
+        { argument in
+          let work = Unmanaged<Work>.fromOpaque(argument!).takeRetainedValue()
+          work.width = (try? DicomDecoding.decode(work.bytes, path: "fixture").width) ?? -1
+          return nil
+        }, Unmanaged.passRetained(work).toOpaque())
+      #expect(started == 0)
+      pthread_join(thread, nil)
+      #expect(work.width == 256)
+      #expect(try DicomDecoding.decode(bytes, path: "fixture").width == 256)
+    }
+  }
+
   @Test func decodersForkedConcurrentlyHoldNothingOfTheirParents() throws {
     let bytes = try Data(contentsOf: URL(fileURLWithPath: SharedData.path("dicom/cxr/COVID-100_mono2_8bit.dcm")))
     // Four decodes at once start several decoders, each forked while the others' sockets are open.

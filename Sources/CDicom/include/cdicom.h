@@ -52,14 +52,21 @@ typedef struct {
   int32_t *values;
 } cdcm_image;
 
-/// Decodes the first frame of a DICOM file held in memory. Returns 0 on success; otherwise 1 and a
-/// message.
-int cdcm_decode(const uint8_t *data, size_t size, cdcm_image *image, char *error, size_t error_size);
+/// Status of a decode refused because rows × columns × frames exceed `max_pixels`: decided from the
+/// header, before the pixel data is decompressed.
+#define CDCM_OVER_PIXEL_LIMIT 2
+
+/// Decodes the first frame of a DICOM file held in memory. Returns 0 on success;
+/// CDCM_OVER_PIXEL_LIMIT, with the declared width, height and frames in `image` and no values, when
+/// it declares more than `max_pixels` pixels (0: no limit); otherwise 1 and a message.
+int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_image *image, char *error,
+                size_t error_size);
 
 /// cdcm_decode in a forked child process, the result sent back through a Unix socket pair. GDCM is built with
 /// assertions on and aborts on some malformed files; in the child such an abort only fails this
 /// call (with a message saying so) instead of ending the program.
-int cdcm_decode_isolated(const uint8_t *data, size_t size, cdcm_image *image, char *error, size_t error_size);
+int cdcm_decode_isolated(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_image *image, char *error,
+                         size_t error_size);
 
 void cdcm_free(void *pointer);
 

@@ -27,11 +27,20 @@ typedef struct {
   void *pixels;
 } cio_image;
 
-/// Decodes a PNG held in memory. Returns 0 on success; otherwise 1 and a message in `error`.
-int cio_decode_png(const uint8_t *data, size_t size, cio_image *image, char *error, size_t error_size);
+/// Status of a decode refused because the header declares more than `max_pixels` pixels: decided
+/// from the header alone, before any pixel is decoded or allocated for.
+#define CIO_OVER_PIXEL_LIMIT 2
 
-/// Decodes a JPEG held in memory (baseline, extended or progressive; grey or colour).
-int cio_decode_jpeg(const uint8_t *data, size_t size, cio_image *image, char *error, size_t error_size);
+/// Decodes a PNG held in memory. Returns 0 on success; CIO_OVER_PIXEL_LIMIT, with the declared size
+/// in `image` and no pixels, when its header declares more than `max_pixels` pixels (0: no limit);
+/// otherwise 1 and a message in `error`.
+int cio_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image, char *error,
+                   size_t error_size);
+
+/// Decodes a JPEG held in memory (baseline, extended or progressive; grey or colour), as
+/// cio_decode_png does.
+int cio_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image, char *error,
+                    size_t error_size);
 
 /// Encodes `channels` samples (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) of `bit_depth` (8 or 16) bits per
 /// pixel as PNG. With a `palette` of `palette_size` RGB triplets, `pixels` holds one 8-bit palette

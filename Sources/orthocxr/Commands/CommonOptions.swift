@@ -2,11 +2,28 @@ import ArgumentParser
 import Datasets
 import Engine
 import Foundation
+import Imaging
 import Models
 import Pipelines
 import RunFiles
 import Synchronization
 import Training
+
+/// The largest image any reader decodes (`ImageLimits`): every command that reads images takes it.
+struct ImageLimitOptions: ParsableArguments {
+  @Option(
+    help:
+      "Largest image read, in megapixels (width x height, times frames); larger ones are refused from their header, before decoding (0: no limit)."
+  )
+  var maxMegapixels = Double(ImageLimits.defaultMaxPixels) / 1_000_000
+
+  func validate() throws {
+    guard maxMegapixels >= 0 else { throw ValidationError("--max-megapixels must not be negative") }
+  }
+
+  /// Sets the limit for this process.
+  func apply() { ImageLimits.maxPixels = Int(maxMegapixels * 1_000_000) }
+}
 
 /// How images are read and batched; shared by evaluate and calibrate.
 struct LoaderOptions: ParsableArguments {

@@ -42,7 +42,10 @@ struct DatasetCommand: ParsableCommand {
     @Option(help: "Threads for decoding.")
     var threads = 2
 
+    @OptionGroup var imageLimits: ImageLimitOptions
+
     func run() throws {
+      imageLimits.apply()
       let map = try labelMap.map(LabelMap.parse)
       var loaded: [(name: String, entries: [DatasetEntry])] = []
       for path in splits {

@@ -62,7 +62,10 @@ struct DemoCommand: ParsableCommand {
     }
   }
 
+  @OptionGroup var imageLimits: ImageLimitOptions
+
   func run() throws {
+    imageLimits.apply()
     var demo = DemoPipeline.Settings()
     demo.data = data
     demo.labelMap = labelMap

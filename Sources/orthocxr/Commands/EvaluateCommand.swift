@@ -42,7 +42,10 @@ struct EvaluateCommand: ParsableCommand {
   @Flag(help: "Ignore the checkpoint's temperature (report the uncalibrated model).")
   var uncalibrated = false
 
+  @OptionGroup var imageLimits: ImageLimitOptions
+
   func run() throws {
+    imageLimits.apply()
     let result = try userFacing {
       try EvaluationPipeline.evaluate(
         checkpoint: checkpoint, on: data, loader: loader.settings, resamples: bootstrap, seed: seed,
@@ -77,7 +80,10 @@ struct CalibrateCommand: ParsableCommand {
 
   @OptionGroup var loader: LoaderOptions
 
+  @OptionGroup var imageLimits: ImageLimitOptions
+
   func run() throws {
+    imageLimits.apply()
     let result = try userFacing {
       try CalibrationPipeline.calibrate(checkpoint: checkpoint, on: data, loader: loader.settings, destination: output)
     }

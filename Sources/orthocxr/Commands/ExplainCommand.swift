@@ -98,7 +98,10 @@ struct ExplainCommand: ParsableCommand {
 
   @OptionGroup var model: ModelFactsOptions
 
+  @OptionGroup var imageLimits: ImageLimitOptions
+
   func run() throws {
+    imageLimits.apply()
     var request = ExplanationStudy.Request(
       checkpoints: [checkpoint] + (compare.map { [$0] } ?? []), data: data, output: output)
     if let names {

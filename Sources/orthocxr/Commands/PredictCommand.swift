@@ -67,7 +67,10 @@ struct PredictCommand: ParsableCommand {
 
   @OptionGroup var model: ModelFactsOptions
 
+  @OptionGroup var imageLimits: ImageLimitOptions
+
   func run() throws {
+    imageLimits.apply()
     let result = try userFacing {
       try PredictionPipeline.predict(
         checkpoint: checkpoint, images: images,

@@ -79,7 +79,10 @@ struct ServeCommand: AsyncParsableCommand {
     }
   }
 
+  @OptionGroup var imageLimits: ImageLimitOptions
+
   func run() async throws {
+    imageLimits.apply()
     var settings = PredictionServer.Settings()
     settings.host = host
     settings.port = port

@@ -135,6 +135,8 @@ struct ExperimentOptions: ParsableArguments {
   var labelMap: String?
   @Option(help: "Folder holding the images, when it is not beside the split file.") var images: String?
   @Option(help: "Unreadable images: fail or skip (default fail).") var badImages: String?
+  @Option(help: "Largest image read, in megapixels; larger ones are refused from their header (default 100; 0: none).")
+  var maxMegapixels: Double?
   @Option(help: "Architecture: \(Architecture.allCases.map(\.rawValue).joined(separator: ", ")) (default resnet18).")
   var model: String?
   @Option(help: "Weights to start from (a run's checkpoint, .safetensors or .pth); the classifier is kept new.")
@@ -188,6 +190,7 @@ struct ExperimentOptions: ParsableArguments {
     set(labelMap, \.labelMap)
     set(images, \.images)
     set(badImages, \.badImages)
+    set(maxMegapixels, \.maxMegapixels)
     set(model, \.model)
     set(weights, \.weights)
     set(imageSize, \.imageSize)
