@@ -13,6 +13,7 @@
 #include <gdcmStringFilter.h>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -25,6 +26,7 @@
 #include <algorithm>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -101,6 +103,48 @@ bool send_all(int fd, const void *data, size_t size) {
   return true;
 }
 
+/// The process's virtual address space in bytes (/proc/self/statm), 0 when unknown.
+size_t address_space() {
+  unsigned long pages = 0;
+  FILE *statm = std::fopen("/proc/self/statm", "r");
+  if (statm) {
+    if (std::fscanf(statm, "%lu", &pages) != 1) pages = 0;
+    std::fclose(statm);
+  }
+  return static_cast<size_t>(pages) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+/// The memory a decode may take, in a decoder process (nowhere else: the limit is the process's).
+/// Parsing may take what the file justifies — four times its size (GDCM's copies and data set) and
+/// 256 MB — so a 66 KB file whose header claims 2 GB of pixel data fails with bad_alloc instead of
+/// zero-filling 2 GB. Decoding may then take 24 bytes per allowed pixel more (the decompressed
+/// frames at up to 4 bytes per sample, three samples, and the 32-bit values handed over): bounded by
+/// the image it may produce. Not under AddressSanitizer, which reserves terabytes of address space.
+struct MemoryBudget {
+  bool active = false;
+  size_t base = 0;  // the decoder's address space before any request
+  uint64_t file_size = 0;
+  uint64_t max_pixels = 0;
+};
+MemoryBudget budget;
+
+void bound_memory(bool decoding) {
+#if defined(__SANITIZE_ADDRESS__)
+  return;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return;
+#endif
+#endif
+  rlimit limit{};
+  if (!budget.active || budget.base == 0 || getrlimit(RLIMIT_AS, &limit) != 0) return;
+  rlim_t wanted = budget.base + 4 * budget.file_size + (256ull << 20);
+  if (decoding) wanted = budget.max_pixels == 0 ? RLIM_INFINITY : wanted + 24 * budget.max_pixels + (256ull << 20);
+  if (limit.rlim_max != RLIM_INFINITY && (wanted == RLIM_INFINITY || wanted > limit.rlim_max)) wanted = limit.rlim_max;
+  limit.rlim_cur = wanted;
+  setrlimit(RLIMIT_AS, &limit);
+}
+
 /// A decoder process: forked once, it decodes the files it is sent until its socket closes.
 struct DecoderProcess {
   pid_t pid;
@@ -126,10 +170,15 @@ struct DecoderProcess {
     dup2(quiet, STDERR_FILENO);  // GDCM's assertion messages are the parent's to report
     if (quiet > 3) close(quiet);
   }
+  budget.active = true;
+  budget.base = address_space();
   // A request: the byte count, the pixel limit, the bytes.
   uint64_t header[2] = {0, 0};
   while (read_all(socket, header, sizeof header)) {
     const uint64_t size = header[0];
+    budget.file_size = size;
+    budget.max_pixels = header[1];
+    bound_memory(false);
     std::vector<uint8_t> bytes(size);
     if (size > 0 && !read_all(socket, bytes.data(), size)) break;
     cdcm_image result;
@@ -268,7 +317,7 @@ int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_imag
       gdcm::Reader probe;
       probe.SetStream(probe_stream);
       if (!probe.Read()) {
-        set_error(error, error_size, "GDCM cannot parse it (not DICOM, truncated, or corrupt)");
+        set_error(error, error_size, "GDCM cannot parse it (not DICOM, truncated, corrupt, or an element longer than the file)");
         return 1;
       }
       const gdcm::DataSet &probe_set = probe.GetFile().GetDataSet();
@@ -282,6 +331,7 @@ int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_imag
         return 1;
       }
     }
+    bound_memory(true);  // parsed within the file's budget; now the pixels' (in a decoder process)
     std::istringstream stream(bytes);
     gdcm::ImageReader reader;
     reader.SetStream(stream);
@@ -442,6 +492,9 @@ int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_imag
       image->values[i] = value;
     }
     return 0;
+  } catch (const std::bad_alloc &) {
+    set_error(error, error_size,
+              "reading it needs more memory than an image within the pixel limit may take (a damaged length?)");
   } catch (const std::exception &exception) {
     set_error(error, error_size, std::string("GDCM failed: ") + exception.what());
   } catch (...) {

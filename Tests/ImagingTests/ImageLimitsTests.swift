@@ -60,4 +60,17 @@ import Testing
     ImageLimits.maxPixels = 0  // no limit
     #expect(try ImageReader.decode(png, path: "COVID-100.png").width == 256)
   }
+
+  /// A 66 KB DICOM file whose Pixel Data claims 2 GB: GDCM would zero-fill 2 GB before noticing; the
+  /// decoder's memory budget (what the file justifies while parsing) makes it a quick refusal.
+  @Test func aDicomElementLongerThanTheFileIsRefused() throws {
+    var bytes = [UInt8](
+      try Data(contentsOf: URL(fileURLWithPath: SharedData.path("dicom/cxr/COVID-100_mono2_8bit.dcm"))))
+    let tag: [UInt8] = [0xE0, 0x7F, 0x10, 0x00, 0x4F, 0x42]  // (7FE0,0010) OB
+    let start = try #require(
+      bytes.indices.dropLast(12).first { bytes[$0..<($0 + 6)].elementsEqual(tag) })
+    (bytes[start + 8], bytes[start + 9], bytes[start + 10], bytes[start + 11]) = (0xF0, 0xFF, 0xFF, 0x7F)
+    let reason = refusal(Data(bytes), path: "long.dcm")?.reason ?? ""
+    #expect(reason.contains("an element longer than the file"), "\(reason)")
+  }
 }
