@@ -42,7 +42,9 @@ let package = Package(
   ],
   targets: [
     .systemLibrary(name: "CTorch", pkgConfig: "orthocxr-torch"),
-    .target(name: "Engine", dependencies: ["CTorch"]),
+    // SHA-256, for checkpoints' content hashes and the audit log; optimised in debug builds too.
+    .target(name: "Digests", swiftSettings: optimizedInDebug),
+    .target(name: "Engine", dependencies: ["CTorch", "Digests"]),
     // The one seeded generator of the project (data pipeline, augmentation, bootstrap).
     .target(name: "Randomness"),
     .target(name: "CImageIO", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
@@ -61,9 +63,7 @@ let package = Package(
       name: "RunFiles",
       dependencies: [
         "Evaluation", .product(name: "Yams", package: "Yams"), .product(name: "CSV", package: "CSV.swift"),
-      ],
-      // SHA-256 of checkpoints (tens of MB) runs optimised in debug builds too.
-      swiftSettings: optimizedInDebug),
+      ]),
     // Heatmaps, overlays and perturbation metrics: pixel loops, optimised like Imaging.
     .target(
       name: "Explanations",
@@ -73,12 +73,14 @@ let package = Package(
     .target(name: "Reports", dependencies: ["Evaluation", "Imaging", "RunFiles"]),
     // Train → calibrate → evaluate, explain, compare, report, demo: each one call, for the command
     // line, a server, a launcher and the tests alike.
-    .target(name: "Pipelines", dependencies: ["Training", "Explanations", "Reports", "RunFiles", "Datasets", "Models"]),
+    .target(
+      name: "Pipelines",
+      dependencies: ["Training", "Explanations", "Reports", "RunFiles", "Datasets", "Models", "Digests"]),
     // orthocxr serve: dynamic batching of predictions, the HTTP API and page, limits, metrics, audit log.
     .target(
       name: "Serving",
       dependencies: [
-        "Pipelines", "Training", "Explanations", "Imaging", "Datasets", "Engine", "Evaluation", "RunFiles",
+        "Pipelines", "Training", "Explanations", "Imaging", "Datasets", "Engine", "Evaluation", "RunFiles", "Digests",
         .product(name: "Hummingbird", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
       ]),
     .executableTarget(
@@ -113,11 +115,12 @@ let package = Package(
         "Pipelines", "Training", "RunFiles", "Datasets", "Engine", "Models", "Imaging", "Evaluation", "TestSupport",
       ]),
     // Runs the built orthocxr: exit codes, messages, and the whole pipeline on the mini split.
-    .testTarget(name: "CLITests", dependencies: ["TestSupport", "Serving", "RunFiles"]),
+    .testTarget(name: "CLITests", dependencies: ["TestSupport", "Serving", "Digests"]),
     .testTarget(
       name: "ServingTests",
       dependencies: [
-        "Serving", "Pipelines", "Imaging", "RunFiles", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+        "Serving", "Pipelines", "Imaging", "RunFiles", "Digests", "TestSupport",
+        .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HummingbirdTesting", package: "hummingbird"),
         .product(name: "GRDB", package: "GRDB.swift"),
       ]),

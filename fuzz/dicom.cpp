@@ -1,14 +1,19 @@
-// libFuzzer target: DICOM decoding (CDicom over GDCM), under AddressSanitizer, in this process.
+// libFuzzer target: DICOM decoding (CDicom over GDCM), in this process, as a decoder process runs it.
 //
 // The program decodes DICOM in helper processes because Debian's GDCM is built with assertions on
-// and abort()s on some malformed files; that abort is contained there and reported as "GDCM crashed
-// reading it". Here an abort from inside GDCM is likewise contained (a SIGABRT handler jumps back and
-// the input counts as refused) and counted, so that the fuzzer looks for what is not contained:
-// memory errors (ASan), other signals, hangs. Run with -handle_abrt=0 (scripts/fuzz does).
+// and abort()s on some malformed files, and because GDCM allocates what a header declares; there an
+// abort is contained (reported as "GDCM crashed reading it") and memory is bounded (RLIMIT_AS). This
+// target does the same in-process: an abort from inside GDCM jumps back and counts as a refusal (its
+// memory stays leaked, a few MB at most), and each input may take four times its size and 256 MB of
+// address space more than the process had, as when parsing in a decoder. So the fuzzer looks for what
+// is not contained: other signals (SIGSEGV, SIGBUS, UBSan traps) and hangs. Built without
+// AddressSanitizer, which cannot run under an address-space limit (scripts/fuzz builds it so).
 #include <csetjmp>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cdicom.h"
 
@@ -16,6 +21,16 @@ static sigjmp_buf contained;
 static unsigned long aborts = 0;
 
 static void on_abort(int) { siglongjmp(contained, 1); }
+
+static size_t address_space() {
+  unsigned long pages = 0;
+  FILE *statm = std::fopen("/proc/self/statm", "r");
+  if (statm) {
+    if (std::fscanf(statm, "%lu", &pages) != 1) pages = 0;
+    std::fclose(statm);
+  }
+  return pages * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
   std::signal(SIGABRT, on_abort);
@@ -29,11 +44,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     std::signal(SIGABRT, on_abort);
     return 0;
   }
+  rlimit limit{};
+  getrlimit(RLIMIT_AS, &limit);
+  limit.rlim_cur = address_space() + 4 * size + (256ul << 20);
+  setrlimit(RLIMIT_AS, &limit);
   cdcm_image image;
   char error[512];
-  if (cdcm_decode(data, size, 100000000, &image, error, sizeof error) == 0) {
+  // A pixel limit of 4 megapixels keeps each decode within the same kind of budget.
+  if (cdcm_decode(data, size, 4000000, &image, error, sizeof error) == 0) {
     cdcm_free(image.values);
     cdcm_free(image.lut);
   }
+  limit.rlim_cur = RLIM_INFINITY;
+  setrlimit(RLIMIT_AS, &limit);
   return 0;
 }

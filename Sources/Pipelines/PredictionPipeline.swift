@@ -1,4 +1,5 @@
 import Datasets
+import Digests
 import Engine
 import Explanations
 import Foundation

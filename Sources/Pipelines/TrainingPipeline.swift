@@ -95,6 +95,7 @@ public enum TrainingPipeline {
           + "\(step.batch)/\(step.batches) loss \(String(format: "%.4f", step.loss)) · "
           + "\(String(format: "%.1f", step.imagesPerSecond)) img/s · \(durationText(step.secondsLeft)) left")
     }
+    trainer.onNotice = { say.message($0) }
     trainer.onEpoch = { [onEpoch = hooks.onEpoch] record in
       say.progress(nil)
       if let onEpoch { onEpoch(record) } else { say.message(epochLine(record)) }

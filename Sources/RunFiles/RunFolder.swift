@@ -20,6 +20,8 @@ public struct RunFolder: Sendable, Equatable {
   /// Checkpoints (`CheckpointFile` in Training): the last epoch's, the best by validation, and the
   /// best with its fitted temperature.
   public var lastCheckpoint: String { file("last.safetensors") }
+  /// The last checkpoint before `lastCheckpoint`: resumed from when the last one is missing or damaged.
+  public var previousCheckpoint: String { file("last.previous.safetensors") }
   public var bestCheckpoint: String { file("best.safetensors") }
   public var calibratedCheckpoint: String { file("best-calibrated.safetensors") }
   /// Test metrics with and without the temperature (`EvaluationReport`).

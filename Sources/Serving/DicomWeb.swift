@@ -1,9 +1,9 @@
+import Digests
 import Foundation
 import Hummingbird
 import Imaging
 import NIOCore
 import Pipelines
-import RunFiles
 
 /// Where the server keeps the results of DICOM instances it received (STOW-RS): a folder per result,
 /// named by a random id, holding result.json, sr.dcm (Structured Report) and sc.dcm (Secondary

@@ -1,9 +1,9 @@
+import Digests
 import Explanations
 import Foundation
 import Hummingbird
 import Imaging
 import Logging
-import RunFiles
 import NIOCore
 import Training
 

@@ -37,6 +37,8 @@ public final class Trainer {
   public var onProgress: (TrainingProgress) -> Void = { _ in }
   /// Called after every epoch.
   public var onEpoch: (EpochRecord) -> Void = { _ in }
+  /// Things the person running the training should know (a damaged checkpoint passed over).
+  public var onNotice: (String) -> Void = { _ in }
   /// Training in several processes: the group, and the reducer that averages gradients. The loaders
   /// must carry this rank's shard. Only rank 0 writes the log and the checkpoints.
   public let dataParallel: DataParallel?
@@ -103,13 +105,11 @@ public final class Trainer {
   /// Trains from scratch, or from `last.safetensors` with `resume`.
   public func run(resume: Bool = false) throws -> TrainingSummary {
     try folder.create()
+    removeCutOffWrites()
     var position = CheckpointFile.TrainingPosition()
     var records: [EpochRecord] = []
     if resume {
-      guard FileManager.default.fileExists(atPath: lastCheckpointPath) else {
-        throw TrainingError.resumeWithoutCheckpoint(lastCheckpointPath)
-      }
-      position = try restore(from: lastCheckpointPath)
+      position = try restoreLastGoodCheckpoint()
       // Epochs the log recorded after the checkpoint was written are trained again.
       records = try log.history().epochs.filter { $0.epoch <= position.epoch }
     } else if isLeader {
@@ -289,7 +289,34 @@ public final class Trainer {
     guard isLeader else { return }
     try CheckpointFile.writeTraining(
       model: model.stateDict(), optimizer: try optimizer.stateDict(), description: description, position: position,
-      to: path)
+      to: path, keepingPrevious: path == lastCheckpointPath ? folder.previousCheckpoint : nil)
+  }
+
+  /// Removes the temporary files of checkpoint writes that were cut off (a killed run): they are
+  /// never read, and a run starting or resuming in the folder would otherwise leave them for ever.
+  func removeCutOffWrites() {
+    guard isLeader, let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+    for name in names.sorted() where name.contains(".safetensors" + partialCheckpointSuffix) {
+      try? FileManager.default.removeItem(atPath: folder.path + "/" + name)
+      onNotice("removed \(name), a checkpoint whose writing was cut off")
+    }
+  }
+
+  /// Restores `last.safetensors`, or, when it is missing (a kill between the two renames of a
+  /// checkpoint write) or damaged (its content hash does not match), the one before it, saying so.
+  func restoreLastGoodCheckpoint() throws -> CheckpointFile.TrainingPosition {
+    var refusal: String?
+    for path in [lastCheckpointPath, folder.previousCheckpoint] where FileManager.default.fileExists(atPath: path) {
+      do {
+        let position = try restore(from: path)
+        if let refusal { onNotice("\(refusal); resuming from \(path) (epoch \(position.epoch)) instead") }
+        return position
+      } catch let error as CheckpointError {
+        refusal = "\(error)"
+      }
+    }
+    if let refusal { throw TrainingError.noGoodCheckpoint(refusal) }
+    throw TrainingError.resumeWithoutCheckpoint(lastCheckpointPath)
   }
 
   func restore(from path: String) throws -> CheckpointFile.TrainingPosition {

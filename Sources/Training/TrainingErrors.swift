@@ -3,6 +3,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
   case nonFiniteLoss(epoch: Int, step: Int, lastCheckpoint: String?)
   case resumeWithoutCheckpoint(String)
   case checkpointMismatch(String)
+  /// Every checkpoint to resume from (last, and the one before it) is damaged.
+  case noGoodCheckpoint(String)
   /// A setting that does not fit the data or the model (say, class weights for the wrong number of classes).
   case invalidSetting(String)
   /// Several processes: some ranks had a batch for this step and others none (every image of a
@@ -17,6 +19,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         + ". Try a lower learning rate or λ."
     case .resumeWithoutCheckpoint(let path): return "nothing to resume: \(path) does not exist"
     case .checkpointMismatch(let reason): return "the checkpoint does not fit this run: \(reason)"
+    case .noGoodCheckpoint(let reason):
+      return "nothing sound to resume from: \(reason), and there is no earlier checkpoint; train again without --resume"
     case .invalidSetting(let reason): return reason
     case .ranksOutOfStep(let epoch, let step, let withData, let ranks):
       return "in epoch \(epoch + 1), step \(step), \(withData) of \(ranks) processes had images and the others none: "

@@ -1,5 +1,5 @@
+import Digests
 import Foundation
-import RunFiles
 import Serving
 import TestSupport
 import Testing

@@ -19,8 +19,10 @@ import Testing
     ]
     let path = folder + "/model.safetensors"
     try Safetensors.write(tensors, metadata: ["format": "pt", "model": "test"], to: path)
-    let (loaded, metadata) = try Safetensors.read(from: path)
-    #expect(metadata == ["format": "pt", "model": "test"])
+    let (loaded, metadata) = try Safetensors.read(from: path, verifying: true)
+    // The metadata given, and the content hash every OrthoCXR file carries.
+    #expect(metadata.filter { $0.key != Safetensors.contentHashKey } == ["format": "pt", "model": "test"])
+    #expect(metadata[Safetensors.contentHashKey]?.count == 64)
     #expect(Set(loaded.keys) == Set(tensors.keys))
     for (name, tensor) in tensors {
       let copy = try #require(loaded[name])
@@ -32,6 +34,31 @@ import Testing
     let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
     let headerSize = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
     #expect(headerSize % 8 == 0)
+  }
+
+  /// A file whose tensor bytes changed after writing is refused by name when verified; the file
+  /// it replaced is kept when asked, byte for byte.
+  @Test func aDamagedFileIsRefusedAndThePreviousOneKept() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let (path, previous) = (folder + "/last.safetensors", folder + "/last.previous.safetensors")
+    try Safetensors.write(["w": try Tensor([1, 2, 3] as [Float])], to: path, keepingPrevious: previous)
+    #expect(!FileManager.default.fileExists(atPath: previous), "nothing to keep the first time")
+    let first = try Data(contentsOf: URL(fileURLWithPath: path))
+    try Safetensors.write(["w": try Tensor([4, 5, 6] as [Float])], to: path, keepingPrevious: previous)
+    #expect(try Data(contentsOf: URL(fileURLWithPath: previous)) == first)
+
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    bytes[bytes.count - 2] ^= 0x01  // one bit of the last float
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    #expect {
+      try Safetensors.read(from: path, verifying: true)
+    } throws: { error in
+      let error = error as? CheckpointError
+      return error?.path == path && error?.reason.hasPrefix("is damaged") == true
+    }
+    #expect(try Safetensors.read(from: path).tensors["w"] != nil, "unverified, the bytes load")
+    #expect(try Safetensors.read(from: previous, verifying: true).tensors["w"]?.toArray(Float.self) == [1, 2, 3])
   }
 
   @Test func strictLoadingRejectsMissingAndUnexpectedKeysNonStrictReportsThem() throws {

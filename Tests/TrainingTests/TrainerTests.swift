@@ -105,6 +105,67 @@ func weights(_ model: any Module) throws -> [String: [UInt8]] {
     #expect(try weights(restarted) == weights(uninterrupted))
   }
 
+  /// A damaged last checkpoint is refused by name and the one before it resumed from, ending with
+  /// the uninterrupted run's weights; a cut-off write's temporary file is removed, never read.
+  @Test func aDamagedLastCheckpointFallsBackToThePreviousOne() throws {
+    let data = try SyntheticRun()
+    defer { try? FileManager.default.removeItem(atPath: data.folder) }
+    Torch.seed(1)
+    let uninterrupted = TinyClassifier(classes: 3)
+    _ = try Trainer(
+      model: uninterrupted, settings: settings(epochs: 3), trainLoader: data.train, validationLoader: data.validation,
+      folder: RunFolder(data.folder + "/straight")
+    ).run()
+
+    Torch.seed(1)
+    let folder = RunFolder(data.folder + "/damaged")
+    let first = try Trainer(
+      model: TinyClassifier(classes: 3), settings: settings(epochs: 3), trainLoader: data.train,
+      validationLoader: data.validation, folder: folder)
+    var steps = 0
+    let stop = first.stepsPerEpoch * 2 + 1  // in epoch 3: last is mid-epoch 3, previous the end of epoch 2
+    first.stopRequested = {
+      steps += 1
+      return steps == stop
+    }
+    _ = try first.run()
+    #expect(FileManager.default.fileExists(atPath: folder.previousCheckpoint))
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder.lastCheckpoint)))
+    bytes[bytes.count - 3] ^= 0x10
+    try Data(bytes).write(to: URL(fileURLWithPath: folder.lastCheckpoint))
+    try Data("half".utf8).write(to: URL(fileURLWithPath: folder.lastCheckpoint + partialCheckpointSuffix + "1234"))
+
+    Torch.seed(99)
+    let restarted = TinyClassifier(classes: 3)
+    let second = try Trainer(
+      model: restarted, settings: settings(epochs: 3), trainLoader: data.train, validationLoader: data.validation,
+      folder: folder)
+    var notices: [String] = []
+    second.onNotice = { notices.append($0) }
+    let finished = try second.run(resume: true)
+    #expect(!finished.interrupted && finished.epochs.count == 3)
+    #expect(
+      notices.contains { $0.contains("last.safetensors is damaged") && $0.contains("resuming from") }, "\(notices)")
+    #expect(notices.contains { $0.contains("partial-1234") && $0.contains("cut off") }, "\(notices)")
+    #expect(try weights(restarted) == weights(uninterrupted), "the replayed epoch lands on the same weights")
+
+    // With both damaged there is nothing sound to resume from, and the error says so. (The damaged
+    // file of before is now the previous one: another byte, so that it stays damaged.)
+    for path in [folder.lastCheckpoint, folder.previousCheckpoint] {
+      var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+      bytes[bytes.count - 7] ^= 0x10
+      try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+    let third = try Trainer(
+      model: TinyClassifier(classes: 3), settings: settings(epochs: 4), trainLoader: data.train,
+      validationLoader: data.validation, folder: folder)
+    #expect {
+      try third.run(resume: true)
+    } throws: { error in
+      (error as? TrainingError)?.description.contains("nothing sound to resume from") == true
+    }
+  }
+
   @Test func nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint() throws {
     let data = try SyntheticRun()
     defer { try? FileManager.default.removeItem(atPath: data.folder) }

@@ -1,3 +1,4 @@
+import Digests
 import Foundation
 
 /// The safetensors format (https://huggingface.co/docs/safetensors): an 8-byte little-endian header
@@ -12,11 +13,18 @@ public enum Safetensors {
     .int16: "I16", .int8: "I8", .uint8: "U8", .bool: "BOOL",
   ]
 
-  /// Writes `tensors` (names sorted) and string `metadata`, through a temporary file renamed into
-  /// place, so a crash never leaves a half-written checkpoint under the final name.
-  public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws {
+  /// The metadata key of the SHA-256 of a file's tensor bytes, checked by `read(from:verifying:)`.
+  public static let contentHashKey = "orthocxr.sha256"
+
+  /// Writes `tensors` (names sorted) and string `metadata`, with the SHA-256 of the tensor bytes
+  /// (`contentHashKey`), through a temporary file renamed into place, so a crash never leaves a
+  /// half-written checkpoint under the final name. With `previous`, a file already at `path` is
+  /// first renamed there: a good checkpoint to fall back on if this one is ever found damaged.
+  public static func write(
+    _ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String,
+    keepingPrevious previous: String? = nil
+  ) throws {
     var header: [String: Any] = [:]
-    if !metadata.isEmpty { header["__metadata__"] = metadata }
     var payload: [[UInt8]] = []
     var offset = 0
     for name in tensors.keys.sorted() {
@@ -29,6 +37,9 @@ public enum Safetensors {
       payload.append(bytes)
       offset += bytes.count
     }
+    var digest = SHA256()
+    for bytes in payload { digest.update(bytes) }
+    header["__metadata__"] = metadata.merging([contentHashKey: digest.finalize().hex]) { _, hash in hash }
     var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
     // Pad with spaces so the data starts 8-byte aligned, as the reference implementation does.
     json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
@@ -36,11 +47,15 @@ public enum Safetensors {
     withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
     file.append(json)
     for bytes in payload { file.append(contentsOf: bytes) }
-    try writeAtomically(file, to: path)
+    try writeAtomically(file, to: path, keepingPrevious: previous)
   }
 
-  /// Reads every tensor of a safetensors file, checking the header against the file's size.
-  public static func read(from path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+  /// Reads every tensor of a safetensors file, checking the header against the file's size. With
+  /// `verifying`, a file that carries a content hash (`contentHashKey`; OrthoCXR writes one) must
+  /// match it, or it is refused as damaged.
+  public static func read(from path: String, verifying: Bool = false) throws -> (
+    tensors: [String: Tensor], metadata: [String: String]
+  ) {
     let data: Data
     do {
       data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
@@ -56,6 +71,18 @@ public enum Safetensors {
       let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerSize))) as? [String: Any]
     else { throw CheckpointError(path: path, reason: "has a header that is not a JSON object") }
     let dataStart = 8 + headerSize
+    if verifying, let metadata = header["__metadata__"] as? [String: String], let expected = metadata[contentHashKey] {
+      var digest = SHA256()
+      data[dataStart...].withUnsafeBytes { digest.update(UnsafeRawBufferPointer($0)) }
+      let found = digest.finalize().hex
+      guard found == expected else {
+        throw CheckpointError(
+          path: path,
+          reason:
+            "is damaged: its tensors' SHA-256 is \(found.prefix(12))…, not the \(expected.prefix(12))… it was written with"
+        )
+      }
+    }
     var tensors: [String: Tensor] = [:]
     var metadata: [String: String] = [:]
     for (name, value) in header {
@@ -97,14 +124,32 @@ public struct CheckpointError: Error, CustomStringConvertible {
   public var description: String { "\(path) \(reason)" }
 }
 
-/// Writes `data` next to `path` and renames it into place (rename(2) replaces atomically).
-func writeAtomically(_ data: Data, to path: String) throws {
-  let temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
+/// A test hook, nil outside the fault tests (which kill the process there): called with "written"
+/// after a checkpoint's temporary file is written, and with "previous kept" after the file it
+/// replaces has been renamed aside, before the new one is renamed into place.
+nonisolated(unsafe) public var checkpointWriteHook: ((String) -> Void)?
+
+/// The suffix of the temporary files checkpoints are written to before being renamed into place.
+public let partialCheckpointSuffix = ".partial-"
+
+/// Writes `data` next to `path` and renames it into place (rename(2) replaces atomically); with
+/// `previous`, the file already at `path` is renamed there first.
+func writeAtomically(_ data: Data, to path: String, keepingPrevious previous: String? = nil) throws {
+  let temporary = path + partialCheckpointSuffix + "\(ProcessInfo.processInfo.processIdentifier)"
   do {
     try data.write(to: URL(fileURLWithPath: temporary))
   } catch {
     try? FileManager.default.removeItem(atPath: temporary)
     throw CheckpointError(path: path, reason: "cannot be written (\(error.localizedDescription))")
+  }
+  checkpointWriteHook?("written")
+  if let previous, FileManager.default.fileExists(atPath: path) {
+    guard rename(path, previous) == 0 else {
+      let reason = String(cString: strerror(errno))
+      try? FileManager.default.removeItem(atPath: temporary)
+      throw CheckpointError(path: previous, reason: "cannot be written (\(reason))")
+    }
+    checkpointWriteHook?("previous kept")
   }
   guard rename(temporary, path) == 0 else {
     let reason = String(cString: strerror(errno))

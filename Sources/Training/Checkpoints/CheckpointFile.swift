@@ -184,21 +184,23 @@ public enum CheckpointFile {
     public var position: TrainingPosition
   }
 
-  /// Writes a training checkpoint (atomically: a temporary file renamed).
+  /// Writes a training checkpoint (atomically: a temporary file renamed), with the content hash
+  /// that `readTraining` checks; with `previous`, the file it replaces is kept there.
   public static func writeTraining(
     model: [String: Tensor], optimizer: [String: Tensor], description: ModelDescription?,
-    position: TrainingPosition, to path: String
+    position: TrainingPosition, to path: String, keepingPrevious previous: String? = nil
   ) throws {
     var tensors: [String: Tensor] = [:]
     for (name, tensor) in model { tensors[modelPrefix + name] = tensor }
     for (name, tensor) in optimizer { tensors[optimizerPrefix + name] = tensor }
     tensors[randomStateKey] = try Torch.randomState()
     let info = (description?.metadata ?? [:]).merging(position.metadata) { _, position in position }
-    try Safetensors.write(tensors, metadata: info, to: path)
+    try Safetensors.write(tensors, metadata: info, to: path, keepingPrevious: previous)
   }
 
+  /// A training checkpoint, its content hash verified: a damaged file is refused by name.
   public static func readTraining(_ path: String) throws -> TrainingState {
-    let (tensors, info) = try Safetensors.read(from: path)
+    let (tensors, info) = try Safetensors.read(from: path, verifying: true)
     let model = part(tensors, prefix: modelPrefix)
     guard !model.isEmpty else {
       throw CheckpointError(path: path, reason: "is not a training checkpoint: it holds no model.* tensors")

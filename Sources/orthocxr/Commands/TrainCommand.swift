@@ -106,16 +106,34 @@ struct TrainCommand: ParsableCommand {
   }
 }
 
-/// For the fault tests of several processes: ORTHOCXR_FAULT_KILL=RANK:STEP makes that rank kill
-/// itself with SIGKILL (as `kill -9` would) after that many training steps. Unset, it does nothing.
+/// For the fault tests: ORTHOCXR_FAULT_KILL=RANK:STEP makes that rank kill itself with SIGKILL (as
+/// `kill -9` would) after that many training steps; RANK:checkpoint:N while writing its N-th
+/// checkpoint (the file written, not yet renamed into place); RANK:checkpoint-swap:N at the N-th
+/// moment a last checkpoint has been renamed aside and the new one not yet renamed into place.
+/// Unset, it does nothing.
 final class FaultInjection: @unchecked Sendable {
   // @unchecked: called from the training loop only.
   private let killAtStep: Int?
   private var steps = 0
 
   init(rank: Int, environment: [String: String] = ProcessInfo.processInfo.environment) {
-    let parts = environment["ORTHOCXR_FAULT_KILL"]?.split(separator: ":").compactMap { Int($0) } ?? []
-    killAtStep = parts.count == 2 && parts[0] == rank ? parts[1] : nil
+    let fields = environment["ORTHOCXR_FAULT_KILL"]?.split(separator: ":").map(String.init) ?? []
+    guard fields.first.flatMap(Int.init) == rank else {
+      killAtStep = nil
+      return
+    }
+    let stages = ["checkpoint": "written", "checkpoint-swap": "previous kept"]
+    if fields.count == 3, let stage = stages[fields[1]], let moment = Int(fields[2]) {
+      killAtStep = nil
+      var seen = 0
+      checkpointWriteHook = { reached in
+        guard reached == stage else { return }
+        seen += 1
+        if seen == moment { kill(getpid(), SIGKILL) }
+      }
+    } else {
+      killAtStep = fields.count == 2 ? Int(fields[1]) : nil
+    }
   }
 
   func afterStep() {
