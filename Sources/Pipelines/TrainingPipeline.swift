@@ -79,6 +79,9 @@ public enum TrainingPipeline {
     try network.place(on: loader.device)
     try network.setMemoryFormat(.channelsLast)
     let folder = RunFolder(output)
+    // One writer per run folder, for the whole run (training, calibration, the test split).
+    let claim = isLeader ? try folder.claim() : nil
+    defer { withExtendedLifetime(claim) {} }
     if isLeader { try folder.writeSettings(settings, classes: map.classes) }
     if let group, settings.syncBatchNorm {
       network.synchronizeBatchNorm(over: group)

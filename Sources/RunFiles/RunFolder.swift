@@ -44,6 +44,32 @@ public struct RunFolder: Sendable, Equatable {
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
   }
 
+  /// Claims the folder for one writer: a second `orthocxr train` writing into it (`--output` twice,
+  /// or a resumed run while the first still runs) would interleave checkpoints and logs. The claim
+  /// is an flock(2) on `.lock`, released when the returned object goes (or the process ends, however
+  /// it ends: a killed run leaves no stale lock).
+  public func claim() throws -> RunFolderClaim {
+    try create()
+    let lockPath = file(".lock")
+    let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else {
+      throw RunFolderError(path: path, reason: "cannot be locked (\(String(cString: strerror(errno))))")
+    }
+    guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+      let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(
+        in: .whitespacesAndNewlines)
+      close(descriptor)
+      throw RunFolderError(
+        path: path,
+        reason: "is in use by another run" + (holder.map { $0.isEmpty ? "" : " (process \($0))" } ?? "")
+          + ": wait for it to finish, stop it, or choose another --output")
+    }
+    let pid = "\(getpid())\n"
+    _ = ftruncate(descriptor, 0)
+    _ = pid.withCString { write(descriptor, $0, strlen($0)) }
+    return RunFolderClaim(descriptor: descriptor)
+  }
+
   public var exists: Bool {
     var isDirectory: ObjCBool = false
     return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
@@ -140,4 +166,21 @@ enum DecodingProblem {
       return "cannot be decoded: \(error)"
     }
   }
+}
+
+/// A run folder claimed by this process (`RunFolder.claim`); the claim ends with this object.
+public final class RunFolderClaim: @unchecked Sendable {
+  // @unchecked: the descriptor is only closed, once, by deinit.
+  private let descriptor: Int32
+
+  init(descriptor: Int32) { self.descriptor = descriptor }
+
+  deinit { close(descriptor) }
+}
+
+/// A run folder that cannot be used, naming it and the reason.
+public struct RunFolderError: Error, CustomStringConvertible {
+  public let path: String
+  public let reason: String
+  public var description: String { "\(path) \(reason)" }
 }

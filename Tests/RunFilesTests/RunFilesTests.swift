@@ -169,3 +169,22 @@ import Testing
     #expect(throws: (any Error).self) { try RunFolder(folder.path + "/absent").readTrainingSummary() }
   }
 }
+
+@Suite struct RunFolderClaimTests {
+  /// A second writer is refused, naming the folder and the process that holds it; once the first
+  /// claim ends, the folder can be claimed again.
+  @Test func aRunFolderHasOneWriterAtATime() throws {
+    let folder = RunFolder(try temporaryFolder() + "/run")
+    defer { try? FileManager.default.removeItem(atPath: (folder.path as NSString).deletingLastPathComponent) }
+    var first: RunFolderClaim? = try folder.claim()
+    #expect {
+      try folder.claim()
+    } throws: { error in
+      let description = "\(error)"
+      return description.hasPrefix(folder.path) && description.contains("in use by another run (process \(getpid()))")
+    }
+    withExtendedLifetime(first) {}
+    first = nil
+    #expect(throws: Never.self) { _ = try folder.claim() }
+  }
+}
