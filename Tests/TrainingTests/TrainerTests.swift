@@ -65,18 +65,24 @@ func weights(_ model: any Module) throws -> [String: [UInt8]] {
     return settings
   }
 
+  /// The model of a run from seed 1 that nothing interrupted: what resumed runs must end with.
+  func trainedWithoutInterruption(_ data: SyntheticRun, epochs: Int) throws -> TinyClassifier {
+    Torch.seed(1)
+    let model = TinyClassifier(classes: 3)
+    _ = try Trainer(
+      model: model, settings: settings(epochs: epochs), trainLoader: data.train, validationLoader: data.validation,
+      folder: RunFolder(data.folder + "/straight")
+    ).run()
+    return model
+  }
+
   /// Resume is exact: stopping after one epoch (and, separately, in the middle of the second),
   /// then resuming, ends with the same weights, bit for bit, as a run that was never interrupted.
   @Test(arguments: [0, 1])
   func interruptedAndResumedRunEndsWithTheSameWeights(extraSteps: Int) throws {
     let data = try SyntheticRun()
     defer { try? FileManager.default.removeItem(atPath: data.folder) }
-    Torch.seed(1)
-    let uninterrupted = TinyClassifier(classes: 3)
-    _ = try Trainer(
-      model: uninterrupted, settings: settings(epochs: 2), trainLoader: data.train, validationLoader: data.validation,
-      folder: RunFolder(data.folder + "/straight")
-    ).run()
+    let uninterrupted = try trainedWithoutInterruption(data, epochs: 2)
 
     Torch.seed(1)
     let resumed = TinyClassifier(classes: 3)
@@ -110,12 +116,7 @@ func weights(_ model: any Module) throws -> [String: [UInt8]] {
   @Test func aDamagedLastCheckpointFallsBackToThePreviousOne() throws {
     let data = try SyntheticRun()
     defer { try? FileManager.default.removeItem(atPath: data.folder) }
-    Torch.seed(1)
-    let uninterrupted = TinyClassifier(classes: 3)
-    _ = try Trainer(
-      model: uninterrupted, settings: settings(epochs: 3), trainLoader: data.train, validationLoader: data.validation,
-      folder: RunFolder(data.folder + "/straight")
-    ).run()
+    let uninterrupted = try trainedWithoutInterruption(data, epochs: 3)
 
     Torch.seed(1)
     let folder = RunFolder(data.folder + "/damaged")
