@@ -63,7 +63,8 @@ public enum DicomDecoding {
       throw ImageError(
         path: path,
         reason: "DICOM: "
-          + ImageLimits.refusal(width: Int(raw.width), height: Int(raw.height), frames: Int(raw.frames)))
+          + ImageLimits.refusal(
+            width: Int(raw.width), height: Int(raw.height), frames: Int(raw.frames), limit: Int(limit)))
     }
     guard status == 0, let values = raw.values else {
       throw ImageError(path: path, reason: "DICOM: " + decodedMessage(message))

@@ -58,7 +58,8 @@ public enum ImageReader {
       decoder(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, limit, &image, &message, message.count)
     }
     if status == CIO_OVER_PIXEL_LIMIT {
-      throw ImageError(path: path, reason: ImageLimits.refusal(width: Int(image.width), height: Int(image.height)))
+      throw ImageError(
+        path: path, reason: ImageLimits.refusal(width: Int(image.width), height: Int(image.height), limit: Int(limit)))
     }
     guard status == 0, let raw = image.pixels else { throw ImageError(path: path, reason: decodedMessage(message)) }
     defer { cio_free(raw) }
