@@ -41,7 +41,19 @@ public struct RunFolder: Sendable, Equatable {
   public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 
   public func create() throws {
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    do {
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+      throw RunFolderError(path: path, reason: "cannot be created (\(Self.shortReason(error)))")
+    }
+  }
+
+  /// The words of a file-system error without Foundation's wrapping: "Read-only file system".
+  static func shortReason(_ error: any Error) -> String {
+    let underlying = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error) ?? error
+    let bridged = underlying as NSError
+    return bridged.domain == NSPOSIXErrorDomain
+      ? String(cString: strerror(Int32(bridged.code))) : bridged.localizedDescription
   }
 
   /// Claims the folder for one writer: a second `orthocxr train` writing into it (`--output` twice,

@@ -287,9 +287,15 @@ public final class Trainer {
   func saveCheckpoint(to path: String, position: CheckpointFile.TrainingPosition) throws {
     try dataParallel?.synchronizeBuffers(of: model)
     guard isLeader else { return }
-    try CheckpointFile.writeTraining(
-      model: model.stateDict(), optimizer: try optimizer.stateDict(), description: description, position: position,
-      to: path, keepingPrevious: path == lastCheckpointPath ? folder.previousCheckpoint : nil)
+    do {
+      try CheckpointFile.writeTraining(
+        model: model.stateDict(), optimizer: try optimizer.stateDict(), description: description, position: position,
+        to: path, keepingPrevious: path == lastCheckpointPath ? folder.previousCheckpoint : nil)
+    } catch let error as CheckpointError {
+      // A failed write leaves the file it would have replaced in place (see Safetensors.write).
+      let good = [lastCheckpointPath, folder.previousCheckpoint].first { FileManager.default.fileExists(atPath: $0) }
+      throw TrainingError.checkpointNotWritten(reason: "\(error)", lastGood: good)
+    }
   }
 
   /// Removes the temporary files of checkpoint writes that were cut off (a killed run): they are

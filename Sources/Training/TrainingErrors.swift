@@ -5,6 +5,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
   case checkpointMismatch(String)
   /// Every checkpoint to resume from (last, and the one before it) is damaged.
   case noGoodCheckpoint(String)
+  /// A checkpoint could not be written (a full disk, say); the last good one, if any, is intact.
+  case checkpointNotWritten(reason: String, lastGood: String?)
   /// A setting that does not fit the data or the model (say, class weights for the wrong number of classes).
   case invalidSetting(String)
   /// Several processes: some ranks had a batch for this step and others none (every image of a
@@ -19,6 +21,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         + ". Try a lower learning rate or λ."
     case .resumeWithoutCheckpoint(let path): return "nothing to resume: \(path) does not exist"
     case .checkpointMismatch(let reason): return "the checkpoint does not fit this run: \(reason)"
+    case .checkpointNotWritten(let reason, let lastGood):
+      return reason + "; "
+        + (lastGood.map { "\($0) is intact: make room and continue with --resume" }
+          ?? "no checkpoint had been written yet")
     case .noGoodCheckpoint(let reason):
       return "nothing sound to resume from: \(reason), and there is no earlier checkpoint; train again without --resume"
     case .invalidSetting(let reason): return reason
