@@ -65,7 +65,7 @@ struct DiskFaultTests {
   }
 
   /// 200 MB hold the first checkpoint (134 MB: ResNet-18 and AdamW's state) but not the second: the
-  /// run stops with status 1 naming the file it could not write and the one that is intact, which
+  /// run stops with an error status naming the file it could not write and the one that is intact, which
   /// still matches its hash, and no temporary file is left behind.
   @Test func aFullDiskStopsTrainingAndKeepsTheLastCheckpoint() throws {
     let mount = try #require(TemporaryMount.make(size: "200m"))
