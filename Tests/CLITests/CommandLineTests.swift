@@ -57,6 +57,22 @@ struct Orthocxr {
     #expect(result.output.contains("/nonexistent/best.safetensors"))
   }
 
+  /// `convert` writes each readable image's display image as a 16-bit PNG at its size, names the
+  /// one it cannot read, and exits 1 because of it.
+  @Test(SharedData.required) func convertWritesDisplayImagesAndNamesFailures() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let result = try Orthocxr.run([
+      "convert", "--output", folder, SharedData.path("dicom/cxr/COVID-100_mono1_12bit.dcm"),
+      SharedData.path("dicom/pydicom-test-files/rtplan.dcm"),
+    ])
+    #expect(result.status == 1, "\(result.output)")
+    #expect(result.output.contains("COVID-100_mono1_12bit.dcm: 256x256"))
+    #expect(result.output.contains("rtplan.dcm: not converted: DICOM: it holds no pixel data"))
+    let png = try Data(contentsOf: URL(fileURLWithPath: folder + "/COVID-100_mono1_12bit.png"))
+    #expect(Array(png[16..<25]) == [0, 0, 1, 0, 0, 0, 1, 0, 16], "256 x 256, 16-bit (IHDR)")
+  }
+
   @Test func dicomResultsNeedHeatmaps() throws {
     let result = try Orthocxr.run([
       "predict", "--checkpoint", "c.safetensors", "x.dcm", "--dicom-out", "d", "--no-heatmaps",
