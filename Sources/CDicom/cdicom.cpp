@@ -1,5 +1,6 @@
 // The implementation of cdicom.h: GDCM calls and value conversion; display logic lives in Swift.
 #include "cdicom.h"
+#include "gdcm_values.h"
 
 // GDCM 3 marks some calls used in this file as deprecated; they remain the documented way to read
 // these tags, so the warning is off for the whole file.
@@ -33,30 +34,12 @@
 
 namespace {
 
-void set_error(char *error, size_t size, const std::string &message) {
-  if (error && size > 0) std::snprintf(error, size, "%s", message.c_str());
-}
-
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\0')) text.pop_back();
-  while (!text.empty() && text.front() == ' ') text.erase(text.begin());
-  return text;
-}
-
-/// The string value of a tag, or "" (first value of a multi-valued string).
-std::string string_value(const gdcm::DataSet &dataset, const gdcm::Tag &tag) {
-  if (!dataset.FindDataElement(tag)) return "";
-  const gdcm::DataElement &element = dataset.GetDataElement(tag);
-  const gdcm::ByteValue *bytes = element.GetByteValue();
-  if (!bytes) return "";
-  std::string value(bytes->GetPointer(), bytes->GetLength());
-  size_t separator = value.find('\\');
-  if (separator != std::string::npos) value.resize(separator);
-  return trimmed(value);
-}
+using cdicom::first_value;
+using cdicom::set_error;
+using cdicom::trimmed;
 
 bool double_value(const gdcm::DataSet &dataset, const gdcm::Tag &tag, double &out) {
-  std::string text = string_value(dataset, tag);
+  std::string text = first_value(dataset, tag);
   if (text.empty()) return false;
   char *end = nullptr;
   out = std::strtod(text.c_str(), &end);
@@ -368,15 +351,15 @@ int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_imag
       image->window_width = width;
     }
     std::snprintf(image->study_instance_uid, sizeof image->study_instance_uid, "%s",
-                  string_value(dataset, gdcm::Tag(0x0020, 0x000D)).c_str());
+                  first_value(dataset, gdcm::Tag(0x0020, 0x000D)).c_str());
     std::snprintf(image->series_instance_uid, sizeof image->series_instance_uid, "%s",
-                  string_value(dataset, gdcm::Tag(0x0020, 0x000E)).c_str());
+                  first_value(dataset, gdcm::Tag(0x0020, 0x000E)).c_str());
     std::snprintf(image->sop_instance_uid, sizeof image->sop_instance_uid, "%s",
-                  string_value(dataset, gdcm::Tag(0x0008, 0x0018)).c_str());
+                  first_value(dataset, gdcm::Tag(0x0008, 0x0018)).c_str());
     std::snprintf(image->sop_class_uid, sizeof image->sop_class_uid, "%s",
-                  string_value(dataset, gdcm::Tag(0x0008, 0x0016)).c_str());
-    std::snprintf(image->modality, sizeof image->modality, "%s", string_value(dataset, gdcm::Tag(0x0008, 0x0060)).c_str());
-    std::string function = string_value(dataset, gdcm::Tag(0x0028, 0x1056));
+                  first_value(dataset, gdcm::Tag(0x0008, 0x0016)).c_str());
+    std::snprintf(image->modality, sizeof image->modality, "%s", first_value(dataset, gdcm::Tag(0x0008, 0x0060)).c_str());
+    std::string function = first_value(dataset, gdcm::Tag(0x0028, 0x1056));
     std::snprintf(image->voi_function, sizeof image->voi_function, "%s", function.empty() ? "LINEAR" : function.c_str());
 
     // VOI LUT Sequence (0028,3010): descriptor (0028,3002) and data (0028,3006) of the first item.

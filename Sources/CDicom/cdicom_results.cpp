@@ -1,6 +1,7 @@
 // The implementation of cdicom_results.h. GDCM holds the data sets and encodes them (explicit VR
 // little endian, Part 10 with its file meta information); this file decides what goes in them.
 #include "cdicom_results.h"
+#include "gdcm_values.h"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include <gdcmDataSet.h>
@@ -25,9 +26,9 @@ namespace {
 using gdcm::Tag;
 using gdcm::VR;
 
-void set_error(char *error, size_t size, const std::string &message) {
-  if (error && size > 0) std::snprintf(error, size, "%s", message.c_str());
-}
+using cdicom::set_error;
+using cdicom::trimmed;
+using cdicom::whole_value;
 
 std::string text(const char *value) { return value ? std::string(value) : std::string(); }
 
@@ -63,19 +64,6 @@ void put_sequence(gdcm::DataSet &dataset, Tag tag, const std::vector<gdcm::DataS
   element.SetValue(*sequence);
   element.SetVLToUndefined();
   dataset.Replace(element);
-}
-
-std::string trimmed(std::string value) {
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\0')) value.pop_back();
-  while (!value.empty() && value.front() == ' ') value.erase(value.begin());
-  return value;
-}
-
-/// The whole string value of a tag (all values, backslash-separated), or "".
-std::string string_value(const gdcm::DataSet &dataset, Tag tag) {
-  if (!dataset.FindDataElement(tag)) return "";
-  const gdcm::ByteValue *bytes = dataset.GetDataElement(tag).GetByteValue();
-  return bytes ? trimmed(std::string(bytes->GetPointer(), bytes->GetLength())) : "";
 }
 
 gdcm::DataSet code(const cdcm_code &name) {
@@ -146,10 +134,10 @@ bool read_source(const uint8_t *data, size_t size, Source &source, std::string &
     return false;
   }
   source.dataset = reader.GetFile().GetDataSet();
-  source.sop_class = string_value(source.dataset, Tag(0x0008, 0x0016));
-  source.sop_instance = string_value(source.dataset, Tag(0x0008, 0x0018));
-  source.series = string_value(source.dataset, Tag(0x0020, 0x000E));
-  source.study = string_value(source.dataset, Tag(0x0020, 0x000D));
+  source.sop_class = whole_value(source.dataset, Tag(0x0008, 0x0016));
+  source.sop_instance = whole_value(source.dataset, Tag(0x0008, 0x0018));
+  source.series = whole_value(source.dataset, Tag(0x0020, 0x000E));
+  source.study = whole_value(source.dataset, Tag(0x0020, 0x000D));
   if (source.sop_class.empty() || source.sop_instance.empty()) {
     failure = "the source image has no SOP Class or SOP Instance UID, so a result cannot reference it";
     return false;
@@ -167,7 +155,7 @@ bool has_non_ascii(const std::string &value) {
 /// SOP Common, Patient, General Study, the series and the equipment: what both result kinds share.
 void common_attributes(gdcm::DataSet &out, const Source &source, const cdcm_result_identity &identity,
                        const char *sop_class, const char *modality, bool needs_utf8, const std::tm &now) {
-  std::string charset = string_value(source.dataset, Tag(0x0008, 0x0005));
+  std::string charset = whole_value(source.dataset, Tag(0x0008, 0x0005));
   if (!charset.empty()) {
     put(out, Tag(0x0008, 0x0005), VR::CS, charset);
   } else if (needs_utf8) {
@@ -179,7 +167,7 @@ void common_attributes(gdcm::DataSet &out, const Source &source, const cdcm_resu
   put(out, Tag(0x0008, 0x0013), VR::TM, time_now(now));
   for (const Copied &copied : patient_and_study) {
     Tag tag(copied.group, copied.element);
-    std::string value = string_value(source.dataset, tag);
+    std::string value = whole_value(source.dataset, tag);
     if (!value.empty() || copied.required) put(out, tag, copied.vr, value);
   }
   put(out, Tag(0x0020, 0x000D), VR::UI,
@@ -448,10 +436,10 @@ int cdcm_make_sc(const uint8_t *source_data, size_t source_size, const cdcm_resu
 
     // General Image: derived from the source, text burnt in.
     put(out, Tag(0x0008, 0x0008), VR::CS, "DERIVED\\SECONDARY");
-    put(out, Tag(0x0020, 0x0020), VR::CS, string_value(source.dataset, Tag(0x0020, 0x0020)));  // Patient Orientation
-    std::string laterality = string_value(source.dataset, Tag(0x0020, 0x0062));
+    put(out, Tag(0x0020, 0x0020), VR::CS, whole_value(source.dataset, Tag(0x0020, 0x0020)));  // Patient Orientation
+    std::string laterality = whole_value(source.dataset, Tag(0x0020, 0x0062));
     if (!laterality.empty()) put(out, Tag(0x0020, 0x0062), VR::CS, laterality);
-    std::string body_part = string_value(source.dataset, Tag(0x0018, 0x0015));
+    std::string body_part = whole_value(source.dataset, Tag(0x0018, 0x0015));
     if (!body_part.empty()) put(out, Tag(0x0018, 0x0015), VR::CS, body_part);
     put(out, Tag(0x0008, 0x2111), VR::ST, text(content->derivation_description));
     put_sequence(out, Tag(0x0008, 0x2112), {image_reference(source)});  // Source Image Sequence
@@ -460,8 +448,8 @@ int cdcm_make_sc(const uint8_t *source_data, size_t source_size, const cdcm_resu
     put(out, Tag(0x0020, 0x4000), VR::LT, text(content->image_comments));
 
     // The source's pixel size, scaled to this image (Basic Pixel Spacing Calibration Macro).
-    std::string spacing = string_value(source.dataset, Tag(0x0028, 0x0030));
-    if (spacing.empty()) spacing = string_value(source.dataset, Tag(0x0018, 0x1164));  // Imager Pixel Spacing
+    std::string spacing = whole_value(source.dataset, Tag(0x0028, 0x0030));
+    if (spacing.empty()) spacing = whole_value(source.dataset, Tag(0x0018, 0x1164));  // Imager Pixel Spacing
     double row = 0, column = 0;
     if (!spacing.empty() && std::sscanf(spacing.c_str(), "%lf\\%lf", &row, &column) == 2 && row > 0 &&
         column > 0 && content->scale > 0) {

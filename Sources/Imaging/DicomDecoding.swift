@@ -69,9 +69,8 @@ public enum DicomDecoding {
     guard status == 0, let values = raw.values else {
       throw ImageError(path: path, reason: "DICOM: " + decodedMessage(message))
     }
-    let photometric = withUnsafeBytes(of: raw.photometric) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    let function = withUnsafeBytes(of: raw.voi_function) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-      .uppercased()
+    let photometric = Self.text(raw.photometric)
+    let function = Self.text(raw.voi_function).uppercased()
     let attributes = Attributes(
       photometric: photometric, bitsStored: Int(raw.bits_stored), isSigned: raw.pixel_representation == 1,
       frames: Int(raw.frames), rescaleSlope: raw.rescale_slope, rescaleIntercept: raw.rescale_intercept,

@@ -58,7 +58,6 @@ public enum DemoPipeline {
     settings.test = splits.test
     settings.labelMap = demo.labelMap
     settings.badImages = "skip"
-    settings.maxMegapixels = Double(ImageLimits.maxPixels) / 1_000_000  // the limit in force (--max-megapixels)
     settings.batchSize = demo.batchSize
     settings.threads = demo.threads
     settings.training.epochs = demo.epochs

@@ -61,18 +61,20 @@ public enum PredictionPipeline {
       items += try imageInputs(path, labelMap: trained.labelMap, imageFolder: nil).map { ($0.path, nil) }
     }
     var refused: [(path: String, reason: String)] = []
-    var dicomSources: [String: (data: Data, decoded: (image: GrayImage, attributes: DicomDecoding.Attributes))] = [:]
+    // DICOM inputs that get results. Only their paths are kept: holding every decoded image until
+    // the results are written would take gigabytes for a folder of full-size films.
+    var dicomInputs: Set<String> = []
     if dicomOut != nil {
       items = try items.filter { item in
-        let data = try Data(contentsOf: URL(fileURLWithPath: item.path))
+        let data = try Data(contentsOf: URL(fileURLWithPath: item.path), options: .alwaysMapped)
         guard ImageFormat.detect(data, path: item.path) == .dicom else { return true }
-        let decoded = try DicomDecoding.decodeWithAttributes(data, path: item.path)
-        if let reason = DicomInputCheck.refusal(decoded.attributes) {
+        let attributes = try DicomDecoding.decodeWithAttributes(data, path: item.path).attributes
+        if let reason = DicomInputCheck.refusal(attributes) {
           refused.append((item.path, reason))
           say.message("\(item.path): not classified: \(reason)")
           return false
         }
-        dicomSources[item.path] = (data, decoded)
+        dicomInputs.insert(item.path)
         return true
       }
     }
@@ -114,12 +116,13 @@ public enum PredictionPipeline {
         trained, checkpointSHA256: SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: checkpoint))),
         heatmapMethod: heatmaps.method)
       let names = ExplanationPipeline.outputNames(for: rows.map(\.path))
-      for index in predictions.indices {
-        guard let source = dicomSources[rows[index].path] else { continue }
+      for index in predictions.indices where dicomInputs.contains(rows[index].path) {
+        let data = try Data(contentsOf: URL(fileURLWithPath: rows[index].path))
+        let source = try DicomDecoding.decodeWithAttributes(data, path: rows[index].path)
         // The map at the image's size, as the explanation pipeline wrote it (16 bits).
         let map = try ImageReader.read(heatmaps.folder + "/maps/\(names[index]).png")
         let written = try DicomResults.make(
-          source: source.data, attributes: source.decoded.attributes, image: source.decoded.image, map: map,
+          source: data, attributes: source.attributes, image: source.image, map: map,
           probabilities: rows[index].probabilities, model: model)
         let report = dicomOut + "/\(names[index])-sr.dcm"
         let capture = dicomOut + "/\(names[index])-sc.dcm"

@@ -42,7 +42,7 @@ public enum TrainingPipeline {
     -> Outcome
   {
     try settings.validate()
-    ImageLimits.maxPixels = Int(settings.maxMegapixels * 1_000_000)
+    if let megapixels = settings.maxMegapixels { ImageLimits.maxPixels = Int(megapixels * 1_000_000) }
     guard let trainSplit = settings.train else { throw SettingsProblem("no training split: set train") }
     guard let output = settings.output else { throw SettingsProblem("no run folder: set output") }
     guard let architecture = Architecture(rawValue: settings.model) else {

@@ -32,8 +32,9 @@ public struct ExperimentSettings: Equatable, Sendable {
   /// What to do with an unreadable image: "fail" or "skip".
   public var badImages = "fail"
   /// The largest image read, in megapixels (width × height, times frames); larger ones are refused
-  /// from their header as unreadable. 0: no limit.
-  public var maxMegapixels = 100.0
+  /// from their header as unreadable. 0: no limit; nil: the limit in force (`ImageLimits`, 100
+  /// megapixels unless something set it).
+  public var maxMegapixels: Double?
   public var augmentation = true
   public var training = TrainingSettings()
   public var batchSize = 32
@@ -107,7 +108,7 @@ public struct ExperimentSettings: Equatable, Sendable {
     try require(training.learningRate >= 0, "--learning-rate must not be negative")
     try require(batchSize > 0 && workers > 0 && threads > 0, "--batch-size, --workers and --threads must be positive")
     try require(["fail", "skip"].contains(badImages), "--bad-images must be fail or skip, not \"\(badImages)\"")
-    try require(maxMegapixels >= 0, "--max-megapixels must not be negative")
+    try require((maxMegapixels ?? 0) >= 0, "--max-megapixels must not be negative")
     try require(test == nil || val != nil, "--test needs --val: the temperature is fitted on the validation split")
     try require(training.stepEpochs.map { $0 > 0 } ?? true, "--step-epochs must be positive")
     try require(training.warmupEpochs >= 0, "--warmup-epochs must not be negative")
@@ -258,7 +259,7 @@ extension ExperimentSettings: Codable {
     case .labelMap: .value(\.labelMap)
     case .images: .optional(\.images)
     case .badImages: .value(\.badImages)
-    case .maxMegapixels: .value(\.maxMegapixels)
+    case .maxMegapixels: .optional(\.maxMegapixels)
     case .noAugmentation: .negated(\.augmentation)
     case .lambda: .value(\.training.lambda)
     case .osVariant: .value(\.training.osVariant)

@@ -11,10 +11,8 @@ import Pipelines
 public struct ResultStore: Sendable {
   public let folder: String
 
-  public init(folder: String) throws {
-    self.folder = folder
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-  }
+  /// The folder is made with the first result, so a server that never receives DICOM leaves none.
+  public init(folder: String) { self.folder = folder }
 
   /// The kinds of file a result holds, by the name used in URLs.
   public enum File: String, Sendable, CaseIterable {
@@ -103,16 +101,14 @@ extension PredictionServer {
   func storeInstances(_ request: Request, context: ServingContext) async throws -> Response {
     let started = ContinuousClock.now
     let client = context.remoteAddress?.ipAddress ?? "unknown"
-    func record(_ outcome: String, status: Int, data: Data? = nil) -> AuditRecord {
-      AuditRecord(
-        time: Date().timeIntervalSince1970, client: client, inputSHA256: data.map(SHA256.hex), inputFormat: "dicom",
-        checkpointSHA256: checkpointSHA256, temperature: service.trained.temperature, predictedClass: nil,
-        probabilities: nil, latencyMilliseconds: (ContinuousClock.now - started).seconds * 1000, status: status,
-        outcome: outcome)
-    }
+    /// A refusal of the whole request: one audit row (each instance of an accepted one has its own).
     func finish(_ response: Response, outcome: String) throws -> Response {
-      metrics.recordRequest(status: Int(response.status.code), seconds: (ContinuousClock.now - started).seconds)
-      if response.status.code >= 400 { try audit?.append(record(outcome, status: Int(response.status.code))) }
+      let seconds = (ContinuousClock.now - started).seconds
+      metrics.recordRequest(status: Int(response.status.code), seconds: seconds)
+      var record = auditRecord(client: client, format: "dicom", outcome: outcome)
+      record.status = Int(response.status.code)
+      record.latencyMilliseconds = seconds * 1000
+      try audit?.append(record)
       return response
     }
     if let denied = authorize(request) { return try finish(denied, outcome: "unauthorized") }
@@ -173,10 +169,7 @@ extension PredictionServer {
     async throws -> StoreOutcome
   {
     var outcome = StoreOutcome(sopClass: "", sopInstance: "")
-    var audited = AuditRecord(
-      time: Date().timeIntervalSince1970, client: client, inputSHA256: SHA256.hex(part.body), inputFormat: "dicom",
-      checkpointSHA256: checkpointSHA256, temperature: service.trained.temperature, predictedClass: nil,
-      probabilities: nil, latencyMilliseconds: 0, status: 200, outcome: "stored")
+    var audited = auditRecord(client: client, input: part.body, format: "dicom", outcome: "stored")
     func fail(_ reason: FailureReason, _ comment: String) throws -> StoreOutcome {
       outcome.failure = (reason, comment)
       audited.status = 409

@@ -63,7 +63,16 @@ public struct PredictionServer: Sendable {
     checkpointSHA256 = SHA256.hex(checkpointData)
     card = try ModelCard(checkpoint: checkpoint, trained: service.trained, checkpointSHA256: checkpointSHA256)
     audit = try settings.auditPath.map { try AuditLog(path: $0) }
-    results = try settings.resultsFolder.map { try ResultStore(folder: $0) }
+    results = settings.resultsFolder.map { ResultStore(folder: $0) }
+  }
+
+  /// An audit row for a request from `client`, with this server's model and the time now; the
+  /// caller fills in what the request turns out to be.
+  func auditRecord(client: String, input: Data? = nil, format: String? = nil, outcome: String) -> AuditRecord {
+    AuditRecord(
+      time: Date().timeIntervalSince1970, client: client, inputSHA256: input.map(SHA256.hex), inputFormat: format,
+      checkpointSHA256: checkpointSHA256, temperature: service.trained.temperature, predictedClass: nil,
+      probabilities: nil, latencyMilliseconds: 0, status: 200, outcome: outcome)
   }
 
   /// The model in answers: its architecture and the first 12 hex digits of the checkpoint's SHA-256.
@@ -152,10 +161,7 @@ public struct PredictionServer: Sendable {
 
   func predict(_ request: Request, context: ServingContext) async throws -> Response {
     let started = ContinuousClock.now
-    var record = AuditRecord(
-      time: Date().timeIntervalSince1970, client: context.remoteAddress?.ipAddress ?? "unknown", inputSHA256: nil,
-      inputFormat: nil, checkpointSHA256: checkpointSHA256, temperature: service.trained.temperature,
-      predictedClass: nil, probabilities: nil, latencyMilliseconds: 0, status: 200, outcome: "ok")
+    var record = auditRecord(client: context.remoteAddress?.ipAddress ?? "unknown", outcome: "ok")
     func finish(_ response: Response, outcome: String = "ok") throws -> Response {
       let seconds = (ContinuousClock.now - started).seconds
       metrics.recordRequest(status: Int(response.status.code), seconds: seconds)
