@@ -6,6 +6,12 @@ public struct EvaluationReport: Codable, Sendable {
     public var value: Double
     public var low: Double
     public var high: Double
+
+    public init(value: Double, low: Double, high: Double) {
+      self.value = value
+      self.low = low
+      self.high = high
+    }
   }
 
   public struct ClassMetrics: Codable, Sendable {
@@ -45,13 +51,41 @@ public struct EvaluationReport: Codable, Sendable {
   public var brier: Double
   public var nll: Double
   public var reliability: [ReliabilityBin]
+  /// Risk–coverage curves: by confidence, and by OOD score when the model has a detector.
+  public var selectivePrediction: [SelectivePrediction.Curve]?
+  /// How many images the model's OOD detector flagged, when it has one.
+  public var outOfDistribution: FlaggedImages?
   public var bootstrap: String
+
+  /// The images an out-of-distribution detector flagged in a split.
+  public struct FlaggedImages: Codable, Sendable, Equatable {
+    public var method: OutOfDistributionMethod
+    public var threshold: Double
+    public var flagged: Int
+    public var share: Double
+    /// Accuracy on the images not flagged, and on the flagged ones (nil when there are none).
+    public var accuracyAccepted: Double?
+    public var accuracyFlagged: Double?
+  }
+
+  /// What `compute` needs to report on a model's OOD detector: each image's score under `method`.
+  public struct DetectorScores: Sendable {
+    public var method: OutOfDistributionMethod
+    public var scores: [Double]
+    public var threshold: Double
+
+    public init(method: OutOfDistributionMethod, scores: [Double], threshold: Double) {
+      self.method = method
+      self.scores = scores
+      self.threshold = threshold
+    }
+  }
 
   /// Computes every metric from logits (scaled by `temperature`) and labels, with seeded 95% bootstrap
   /// intervals over `resamples` resamples of the images.
   public static func compute(
     logits: [[Double]], labels: [Int], classes: [String], temperature: Double = 1, resamples: Int = 1_000,
-    seed: UInt64 = 0
+    seed: UInt64 = 0, detector: DetectorScores? = nil
   ) -> EvaluationReport {
     let probabilities = softmax(logits, temperature: temperature)
     let report = ClassificationMetrics.evaluate(probabilities: probabilities, labels: labels)
@@ -99,7 +133,40 @@ public struct EvaluationReport: Codable, Sendable {
         ReliabilityBin(
           lower: $0.lower, upper: $0.upper, count: $0.count, accuracy: $0.accuracy, meanConfidence: $0.meanConfidence)
       },
+      selectivePrediction: selectiveCurves(
+        confidences: confidences, correct: correct, detector: detector, resamples: resamples, seed: seed),
+      outOfDistribution: detector.map { flagged($0, correct: correct) },
       bootstrap: "95% percentile intervals, \(resamples) resamples of the images, seed \(seed)")
+  }
+
+  static func selectiveCurves(
+    confidences: [Double], correct: [Bool], detector: DetectorScores?, resamples: Int, seed: UInt64
+  ) -> [SelectivePrediction.Curve] {
+    var curves = [
+      SelectivePrediction.curve(
+        ordering: "confidence (top-class probability)", certainty: confidences, correct: correct,
+        resamples: resamples, seed: seed)
+    ]
+    if let detector {
+      curves.append(
+        SelectivePrediction.curve(
+          ordering: "\(detector.method.rawValue) OOD score (lowest first)", certainty: detector.scores.map { -$0 },
+          correct: correct, resamples: resamples, seed: seed))
+    }
+    return curves.compactMap { $0 }
+  }
+
+  static func flagged(_ detector: DetectorScores, correct: [Bool]) -> FlaggedImages {
+    let isFlagged = detector.scores.map { $0 > detector.threshold }
+    func accuracy(_ flaggedOnes: Bool) -> Double? {
+      let chosen = zip(isFlagged, correct).filter { $0.0 == flaggedOnes }
+      return chosen.isEmpty ? nil : Double(chosen.filter(\.1).count) / Double(chosen.count)
+    }
+    let count = isFlagged.filter { $0 }.count
+    return FlaggedImages(
+      method: detector.method, threshold: detector.threshold, flagged: count,
+      share: Double(count) / Double(max(correct.count, 1)), accuracyAccepted: accuracy(false),
+      accuracyFlagged: accuracy(true))
   }
 
   /// A plain-text summary for the terminal.
@@ -119,8 +186,19 @@ public struct EvaluationReport: Codable, Sendable {
       String(
         format: "MCE %.4f   adaptive ECE %.4f   class-wise ECE %.4f   Brier %.4f   NLL %.4f", mce, adaptiveECE,
         classwiseECE, brier, nll),
-      "", "class          support  sensitivity  specificity  PPV      NPV      F1       AUC",
     ]
+    for curve in selectivePrediction ?? [] {
+      lines.append(
+        "risk–coverage by \(curve.ordering): AURC \(withInterval(curve.aurc, percentage: false)), "
+          + "accuracy at 90% coverage \(withInterval(curve.accuracyAt90)), at 95% \(withInterval(curve.accuracyAt95))")
+    }
+    if let flagged = outOfDistribution {
+      lines.append(
+        "out of distribution (\(flagged.method.rawValue) > \(OutOfDistributionAssessment.format(flagged.threshold))): "
+          + "\(flagged.flagged) of \(samples) flagged (\(percent(flagged.share))); accuracy on the rest "
+          + "\(percent(flagged.accuracyAccepted)), on the flagged \(percent(flagged.accuracyFlagged))")
+    }
+    lines += ["", "class          support  sensitivity  specificity  PPV      NPV      F1       AUC"]
     for metrics in perClass {
       let cells = [
         metrics.name.padding(toLength: 15, withPad: " ", startingAt: 0),

@@ -17,8 +17,13 @@ public enum Statistics {
       let indices = (0..<sampleCount).map { _ in Int(random.next() % UInt64(sampleCount)) }
       if let value = statistic(indices), value.isFinite { values.append(value) }
     }
+    return percentiles(values, level: level)
+  }
+
+  /// The central `level` percentile interval of `values` (linear interpolation); nil when empty.
+  public static func percentiles(_ values: [Double], level: Double = 0.95) -> (low: Double, high: Double)? {
     guard !values.isEmpty else { return nil }
-    values.sort()
+    let values = values.sorted()
     let tail = (1 - level) / 2
     func quantile(_ q: Double) -> Double {
       let position = q * Double(values.count - 1)

@@ -21,7 +21,8 @@ public enum EvaluationPipeline {
     public func uncalibrated() -> EvaluationReport {
       guard temperature != 1 else { return report }
       return EvaluationReport.compute(
-        logits: split.logits, labels: split.labels, classes: classes, temperature: 1, resamples: resamples, seed: seed)
+        logits: split.logits, labels: split.labels, classes: classes, temperature: 1, resamples: resamples, seed: seed,
+        detector: split.detectorScores)
     }
 
     /// Writes the files that were asked for: metrics JSON, uncalibrated metrics JSON, predictions CSV.
@@ -53,7 +54,7 @@ public enum EvaluationPipeline {
     Result(
       report: EvaluationReport.compute(
         logits: predictions.logits, labels: predictions.labels, classes: classes, temperature: temperature,
-        resamples: resamples, seed: seed),
+        resamples: resamples, seed: seed, detector: predictions.detectorScores),
       predictions: predictions.rows(temperature: temperature), classes: classes, split: predictions,
       temperature: temperature, resamples: resamples, seed: seed)
   }

@@ -79,22 +79,40 @@ public struct SplitPredictions {
   /// The image of each row: taken from the batches' own indices, so that an image the loader skipped
   /// can never shift the rows.
   public var paths: [String]
+  /// The penultimate features, when asked for or when the model has an OOD detector (else empty).
+  public var features: [[Double]]
+  /// The model's OOD detector's verdict on each image, when it has one.
+  public var assessments: [OutOfDistributionAssessment]?
 
   /// Runs `model` over `loader` (bf16 autocast, as training validates).
-  public init(model: TrainedModel, loader: DataLoader) throws {
+  public init(model: TrainedModel, loader: DataLoader, features: Bool = false) throws {
     try model.model.place(on: loader.options.device)
     try model.model.setMemoryFormat(.channelsLast)
-    let (logits, labels, indices) = try Predictor.logits(of: model.model, on: loader, mixedPrecision: true)
-    self.logits = logits
-    self.labels = labels
-    self.paths = indices.map { loader.entries[$0].entry.path }
+    let outputs = try Predictor.outputs(
+      of: model.model, on: loader, mixedPrecision: true, features: features || model.outOfDistribution != nil)
+    self.logits = outputs.logits
+    self.labels = outputs.labels
+    self.paths = outputs.indices.map { loader.entries[$0].entry.path }
+    self.features = outputs.features
+    self.assessments = model.outOfDistribution.map { detector in
+      zip(outputs.logits, outputs.features).map { detector.assess(logits: $0, features: $1) }
+    }
+  }
+
+  /// The detector's scores under its own method, for `EvaluationReport.compute`.
+  public var detectorScores: EvaluationReport.DetectorScores? {
+    guard let assessments, let first = assessments.first else { return nil }
+    return EvaluationReport.DetectorScores(
+      method: first.method, scores: assessments.map(\.score), threshold: first.threshold)
   }
 
   /// One row per image, with probabilities at `temperature`.
   public func rows(temperature: Double) -> [PredictionsFile.Row] {
     let probabilities = softmax(logits, temperature: temperature)
-    return paths.indices.map {
-      PredictionsFile.Row(path: paths[$0], label: labels[$0], probabilities: probabilities[$0])
+    return paths.indices.map { index in
+      PredictionsFile.Row(
+        path: paths[index], label: labels[index], probabilities: probabilities[index],
+        outOfDistribution: assessments.map { ($0[index].score, $0[index].flagged) })
     }
   }
 }

@@ -1,6 +1,7 @@
 import Datasets
 import Digests
 import Engine
+import Evaluation
 import Explanations
 import Foundation
 import Imaging
@@ -12,8 +13,12 @@ import Training
 public enum PredictionPipeline {
   public struct Prediction: Encodable {
     public var path: String
-    public var prediction: String
+    /// The class; nil when the model abstained (`abstain` and the image flagged as out of distribution).
+    public var prediction: String?
     public var probabilities: [String: Double]
+    /// The out-of-distribution verdict, when the model has a detector (`orthocxr ood fit`).
+    public var outOfDistribution: OutOfDistributionAssessment?
+    public var abstained = false
     /// The overlay written, when heatmaps were asked for.
     public var heatmap: String?
     /// The DICOM Structured Report and Secondary Capture written, for DICOM inputs with `dicomOut`.
@@ -44,10 +49,10 @@ public enum PredictionPipeline {
   /// `heatmaps` nil: a forward pass only, no class activation maps. `dicomOut`: a folder for a
   /// Structured Report and a Secondary Capture per DICOM input (`DicomResults`); DICOM files that
   /// are not chest radiographs are then refused (`DicomInputCheck`) instead of classified. It needs
-  /// heatmaps.
+  /// heatmaps. `abstain`: images the model's OOD detector flags get no class (and no DICOM results).
   public static func predict(
-    checkpoint: String, images: [String], heatmaps: Heatmaps?, dicomOut: String? = nil, threads: Int = 2,
-    batchSize: Int = 16, device: Device = .cpu, facts: CheckpointFile.ModelFacts = .init(),
+    checkpoint: String, images: [String], heatmaps: Heatmaps?, dicomOut: String? = nil, abstain: Bool = false,
+    threads: Int = 2, batchSize: Int = 16, device: Device = .cpu, facts: CheckpointFile.ModelFacts = .init(),
     output say: PipelineOutput = .silent
   ) throws -> Result {
     if dicomOut != nil && heatmaps == nil {
@@ -55,6 +60,10 @@ public enum PredictionPipeline {
     }
     Torch.threadCount = threads
     let trained = try TrainedModel.load(checkpoint, facts: facts)
+    if abstain && trained.outOfDistribution == nil {
+      throw CheckpointError(
+        path: checkpoint, reason: "has no out-of-distribution detector to abstain with: run orthocxr ood fit first")
+    }
     try trained.model.place(on: device)
     var items: [(path: String, label: Int?)] = []
     for path in images {
@@ -85,6 +94,7 @@ public enum PredictionPipeline {
     }
     var rows: [PredictionsFile.Row] = []
     var overlays: [String?] = []
+    var assessments: [OutOfDistributionAssessment?] = []
     if let heatmaps {
       var settings = ExplanationPipeline.Settings()
       settings.method = heatmaps.method
@@ -98,17 +108,29 @@ public enum PredictionPipeline {
       }
       rows = results.map { PredictionsFile.Row(path: $0.path, label: nil, probabilities: $0.probabilities) }
       overlays = results.map { heatmaps.folder + "/" + $0.overlay }
+      // The class activation maps do not give the penultimate features: one more forward pass.
+      if trained.outOfDistribution != nil {
+        say.progress("out-of-distribution scores…")
+        assessments = try OutOfDistributionPipeline.assessments(
+          of: items.map { try ImageReader.read($0.path) }, with: trained)
+      }
     } else {
-      rows = try classify(items.map(\.path), with: trained, batchSize: batchSize) { done, total in
+      (rows, assessments) = try classify(items.map(\.path), with: trained, batchSize: batchSize) { done, total in
         say.progress("\(done)/\(total) images")
       }
       overlays = Array(repeating: nil, count: rows.count)
     }
     say.progress(nil)
-    var predictions = zip(rows, overlays).map { row, overlay in
-      Prediction(
-        path: row.path, prediction: trained.classes[row.predicted],
-        probabilities: Dictionary(uniqueKeysWithValues: zip(trained.classes, row.probabilities)), heatmap: overlay)
+    if assessments.isEmpty { assessments = Array(repeating: nil, count: rows.count) }
+    for index in rows.indices {
+      rows[index].outOfDistribution = assessments[index].map { ($0.score, $0.flagged) }
+    }
+    var predictions = zip(rows, zip(overlays, assessments)).map { row, extra in
+      let abstained = abstain && extra.1?.flagged == true
+      return Prediction(
+        path: row.path, prediction: abstained ? nil : trained.classes[row.predicted],
+        probabilities: Dictionary(uniqueKeysWithValues: zip(trained.classes, row.probabilities)),
+        outOfDistribution: extra.1, abstained: abstained, heatmap: extra.0)
     }
     if let dicomOut, let heatmaps {
       try FileManager.default.createDirectory(atPath: dicomOut, withIntermediateDirectories: true)
@@ -117,6 +139,12 @@ public enum PredictionPipeline {
         heatmapMethod: heatmaps.method)
       let names = ExplanationPipeline.outputNames(for: rows.map(\.path))
       for index in predictions.indices where dicomInputs.contains(rows[index].path) {
+        if predictions[index].abstained {
+          say.message(
+            "\(rows[index].path): no DICOM results: the model abstained (\(predictions[index].outOfDistribution!.sentence))"
+          )
+          continue
+        }
         let data = try Data(contentsOf: URL(fileURLWithPath: rows[index].path))
         let source = try DicomDecoding.decodeWithAttributes(data, path: rows[index].path)
         // The map at the image's size, as the explanation pipeline wrote it (16 bits).
@@ -134,30 +162,29 @@ public enum PredictionPipeline {
     return Result(model: trained, predictions: predictions, rows: rows, refused: refused)
   }
 
-  /// Class probabilities (at the model's temperature) of each image: read, preprocess, one forward
-  /// pass per batch.
+  /// Class probabilities (at the model's temperature) of each image, and the OOD verdicts when the
+  /// model has a detector: read, preprocess, one forward pass per batch.
   static func classify(
     _ paths: [String], with trained: TrainedModel, batchSize: Int, progress: (Int, Int) -> Void
-  ) throws -> [PredictionsFile.Row] {
+  ) throws -> ([PredictionsFile.Row], [OutOfDistributionAssessment?]) {
     let preprocessing = trained.preprocessing
     let device = trained.model.device
     var rows: [PredictionsFile.Row] = []
+    var assessments: [OutOfDistributionAssessment?] = []
     var start = 0
     while start < paths.count {
       let chunk = Array(paths[start..<min(start + batchSize, paths.count)])
       let batch = try preprocessing.batch(chunk.map { preprocessing.resize(try ImageReader.read($0)) }, on: device)
-      let logits = try noGrad { try Autocast.run(on: device) { try trained.model(batch) }.to(.float32) }
-      let probabilities = try (logits / trained.temperature).softmax(dim: 1).to(.float64).toArray(Double.self)
-      let classes = trained.classes.count
+      let (logits, verdicts) = try trained.logitsAndAssessments(batch)
+      let probabilities = softmax(logits, temperature: trained.temperature)
       for (index, path) in chunk.enumerated() {
-        rows.append(
-          PredictionsFile.Row(
-            path: path, label: nil, probabilities: Array(probabilities[(index * classes)..<((index + 1) * classes)])))
+        rows.append(PredictionsFile.Row(path: path, label: nil, probabilities: probabilities[index]))
       }
+      assessments += verdicts
       start += chunk.count
       progress(start, paths.count)
     }
-    return rows
+    return (rows, assessments)
   }
 }
 

@@ -15,6 +15,8 @@ public enum TrainingPipeline {
     public var folder: RunFolder
     public var summary: TrainingSummary
     public var calibration: CalibrationPipeline.Result?
+    /// The out-of-distribution detector fitted to the calibrated model.
+    public var outOfDistribution: OutOfDistributionPipeline.FitResult?
     public var test: EvaluationPipeline.Result?
   }
 
@@ -126,23 +128,28 @@ public enum TrainingPipeline {
     guard !summary.interrupted else { return outcome }
     say.message("best epoch \(summary.bestEpoch.map(String.init) ?? "–") → \(folder.bestCheckpoint)")
     if let test = settings.test, let val = settings.val {
-      (outcome.calibration, outcome.test) = try calibrateAndTest(
-        folder, validation: val, test: test, loader: loader, seed: seed, resamples: hooks.resamples, output: say)
+      (outcome.calibration, outcome.outOfDistribution, outcome.test) = try calibrateAndTest(
+        folder, train: trainSplit, validation: val, test: test, loader: loader, seed: seed,
+        resamples: hooks.resamples, output: say)
     }
     return outcome
   }
 
-  /// Calibrates the folder's best checkpoint on `validation` and evaluates it on `test`, writing
+  /// Calibrates the folder's best checkpoint on `validation`, fits its out-of-distribution detector
+  /// (features of `train`, thresholds on `validation`) and evaluates it on `test`, writing
   /// best-calibrated.safetensors, test-metrics.json, test-metrics-uncalibrated.json and
   /// test-predictions.csv.
   public static func calibrateAndTest(
-    _ folder: RunFolder, validation: String, test: String, loader: LoaderSettings, seed: UInt64, resamples: Int = 1_000,
-    output say: PipelineOutput = .silent
-  ) throws -> (CalibrationPipeline.Result, EvaluationPipeline.Result) {
+    _ folder: RunFolder, train: String, validation: String, test: String, loader: LoaderSettings, seed: UInt64,
+    resamples: Int = 1_000, output say: PipelineOutput = .silent
+  ) throws -> (CalibrationPipeline.Result, OutOfDistributionPipeline.FitResult, EvaluationPipeline.Result) {
     let calibration = try CalibrationPipeline.calibrate(
       checkpoint: folder.bestCheckpoint, on: validation, loader: loader, destination: folder.calibratedCheckpoint)
     say.message(calibration.render())
     say.message("wrote \(calibration.destination)")
+    let detector = try OutOfDistributionPipeline.fit(
+      checkpoint: folder.calibratedCheckpoint, train: train, validation: validation, loader: loader, output: say)
+    say.message(detector.render())
     let evaluation = try EvaluationPipeline.evaluate(
       checkpoint: folder.calibratedCheckpoint, on: test, loader: loader, resamples: resamples, seed: seed)
     try evaluation.write(
@@ -150,7 +157,7 @@ public enum TrainingPipeline {
       predictions: folder.testPredictions)
     say.message("\(folder.calibratedCheckpoint) on \(test)")
     say.message(evaluation.report.render())
-    return (calibration, evaluation)
+    return (calibration, detector, evaluation)
   }
 
   /// One run per seed of `settings.seeds`, in OUTPUT/seed-N, then the mean ± std of the test metrics.

@@ -3,7 +3,9 @@ import Foundation
 
 /// Per-image predictions as CSV: `path,label,prediction,p_<class>…` (test-predictions.csv, what
 /// `orthocxr compare` and the comparison report read), or without the label column for unlabeled
-/// images (`orthocxr predict --csv`). Paths are always quoted; probabilities have six decimals.
+/// images (`orthocxr predict --csv`). Paths are always quoted; probabilities have six decimals. When the
+/// model has an out-of-distribution detector, two more columns follow: `ood_score` (its method's
+/// score) and `ood_flagged` (true or false).
 public enum PredictionsFile {
   /// One image's prediction.
   public struct Row: Equatable, Sendable {
@@ -11,11 +13,22 @@ public enum PredictionsFile {
     /// The true class index; nil for unlabeled images.
     public var label: Int?
     public var probabilities: [Double]
+    /// The OOD detector's score and flag, when the model has one.
+    public var outOfDistribution: (score: Double, flagged: Bool)?
 
-    public init(path: String, label: Int?, probabilities: [Double]) {
+    public init(
+      path: String, label: Int?, probabilities: [Double], outOfDistribution: (score: Double, flagged: Bool)? = nil
+    ) {
       self.path = path
       self.label = label
       self.probabilities = probabilities
+      self.outOfDistribution = outOfDistribution
+    }
+
+    public static func == (lhs: Row, rhs: Row) -> Bool {
+      lhs.path == rhs.path && lhs.label == rhs.label && lhs.probabilities == rhs.probabilities
+        && lhs.outOfDistribution?.score == rhs.outOfDistribution?.score
+        && lhs.outOfDistribution?.flagged == rhs.outOfDistribution?.flagged
     }
 
     /// The class with the highest probability (the first of equals).
@@ -28,17 +41,24 @@ public enum PredictionsFile {
     guard labeled || rows.allSatisfy({ $0.label == nil }) else {
       throw RunFileError(path: path, reason: "some predictions have a label and some have none")
     }
-    let header = ["path"] + (labeled ? ["label"] : []) + ["prediction"] + classes.map { "p_" + $0 }
+    let scored = !rows.isEmpty && rows.allSatisfy { $0.outOfDistribution != nil }
+    let header =
+      ["path"] + (labeled ? ["label"] : []) + ["prediction"] + classes.map { "p_" + $0 }
+      + (scored ? ["ood_score", "ood_flagged"] : [])
     let lines = rows.map { row in
       [row.path] + (row.label.map { [classes[$0]] } ?? []) + [classes[row.predicted]]
         + row.probabilities.map { String(format: "%.6f", $0) }
+        + (scored
+          ? [String(format: "%.6g", row.outOfDistribution!.score), String(row.outOfDistribution!.flagged)] : [])
     }
     try CSVTable.write(header: header, rows: lines, to: path, alwaysQuoted: { $0 == 0 })
   }
 
   /// The classes (from the p_ columns) and rows of a predictions file with labels.
   public static func read(_ path: String) throws -> (classes: [String], rows: [Row]) {
-    let (header, lines) = try CSVTable.read(path)
+    let (fullHeader, lines) = try CSVTable.read(path)
+    let scored = fullHeader.suffix(2) == ["ood_score", "ood_flagged"]
+    let header = scored ? Array(fullHeader.dropLast(2)) : fullHeader
     guard header.count > 3, Array(header.prefix(3)) == ["path", "label", "prediction"],
       header.dropFirst(3).allSatisfy({ $0.hasPrefix("p_") })
     else {
@@ -53,11 +73,20 @@ public enum PredictionsFile {
       guard let label = classes.firstIndex(of: line[1]) else {
         throw RunFileError(path: location, reason: "the label \"\(line[1])\" is not one of \(classes)")
       }
-      let probabilities = line.dropFirst(3).map { Double($0) }
-      guard probabilities.allSatisfy({ $0 != nil }) else {
-        throw RunFileError(path: location, reason: "a probability is not a number")
+      let probabilities = line.dropFirst(3).prefix(classes.count).map { Double($0) }
+      guard probabilities.count == classes.count, probabilities.allSatisfy({ $0 != nil }) else {
+        throw RunFileError(path: location, reason: "a probability is missing or is not a number")
       }
-      rows.append(Row(path: line[0], label: label, probabilities: probabilities.map { $0! }))
+      var outOfDistribution: (score: Double, flagged: Bool)?
+      if scored {
+        guard line.count == fullHeader.count, let score = Double(line[line.count - 2]),
+          let flagged = Bool(line[line.count - 1])
+        else { throw RunFileError(path: location, reason: "ood_score or ood_flagged is not valid") }
+        outOfDistribution = (score, flagged)
+      }
+      rows.append(
+        Row(path: line[0], label: label, probabilities: probabilities.map { $0! }, outOfDistribution: outOfDistribution)
+      )
     }
     return (classes, rows)
   }

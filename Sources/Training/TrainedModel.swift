@@ -1,5 +1,6 @@
 import Datasets
 import Engine
+import Evaluation
 import Foundation
 import Models
 
@@ -8,6 +9,8 @@ import Models
 public struct TrainedModel {
   public let model: any ImageClassifier
   public let description: CheckpointFile.ModelDescription
+  /// The out-of-distribution detector fitted to the model (`orthocxr ood fit`), if any.
+  public var outOfDistribution: OutOfDistributionDetector?
 
   public var architecture: Architecture { description.architecture }
   public var classes: [String] { description.classes }
@@ -20,7 +23,7 @@ public struct TrainedModel {
   /// Loads a checkpoint of orthocxr train or calibrate, or a plain state dict with `facts` for what it
   /// does not say (architecture, label map, image size, channels).
   public static func load(_ path: String, facts: CheckpointFile.ModelFacts = .init()) throws -> TrainedModel {
-    let (state, description) = try CheckpointFile.readModel(path, facts: facts)
+    let (state, description, detector) = try CheckpointFile.readModel(path, facts: facts)
     // Strict loading replaces every parameter and buffer, so none is drawn at random first.
     let model = try Initializer.withoutDrawing {
       try description.architecture.make(
@@ -32,6 +35,21 @@ public struct TrainedModel {
       throw CheckpointError(path: path, reason: "cannot be loaded: \(error)")
     }
     model.eval()
-    return TrainedModel(model: model, description: description)
+    return TrainedModel(model: model, description: description, outOfDistribution: detector)
+  }
+
+  /// Logits and every OOD score of a batch of preprocessed images (one forward pass), with the
+  /// detector's verdict per image; nil verdicts when the model has no detector.
+  public func logitsAndAssessments(_ batch: Tensor) throws -> (
+    logits: [[Double]], assessments: [OutOfDistributionAssessment?]
+  ) {
+    let device = model.device
+    let (logits, features) = try noGrad {
+      let (logits, features) = try Autocast.run(on: device) { try model.logitsAndFeatures(batch) }
+      return (logits, features)
+    }
+    let rows = try Predictor.rows(logits)
+    guard let detector = outOfDistribution else { return (rows, rows.map { _ in nil }) }
+    return (rows, zip(rows, try Predictor.rows(features)).map { detector.assess(logits: $0, features: $1) })
   }
 }

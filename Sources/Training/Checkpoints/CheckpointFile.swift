@@ -1,5 +1,6 @@
 import Datasets
 import Engine
+import Evaluation
 import Foundation
 import Models
 
@@ -223,18 +224,22 @@ public enum CheckpointFile {
     return model.isEmpty ? Checkpoint.unwrapped(tensors) : model
   }
 
-  /// The model's state dict and description, for inference.
+  /// The model's state dict and description, for inference, and its out-of-distribution detector
+  /// when `orthocxr ood fit` gave it one.
   public static func readModel(_ path: String, facts: ModelFacts = ModelFacts()) throws -> (
-    state: [String: Tensor], description: ModelDescription
+    state: [String: Tensor], description: ModelDescription, detector: OutOfDistributionDetector?
   ) {
     guard FileManager.default.fileExists(atPath: path) else {
       throw CheckpointError(path: path, reason: "does not exist")
     }
     if path.hasSuffix(".safetensors") {
       let (tensors, info) = try Safetensors.read(from: path)
-      return (modelState(of: tensors), try ModelDescription.parse(info, facts: facts, path: path))
+      return (
+        modelState(of: tensors.filter { !$0.key.hasPrefix(detectorPrefix) }),
+        try ModelDescription.parse(info, facts: facts, path: path), try detector(in: tensors, info: info, path: path)
+      )
     }
-    return (try modelState(path), try ModelDescription.parse([:], facts: facts, path: path))
+    return (try modelState(path), try ModelDescription.parse([:], facts: facts, path: path), nil)
   }
 
   /// Writes the model of `checkpoint` with `temperature` in its metadata, without the optimizer and the

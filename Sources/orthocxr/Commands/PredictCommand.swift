@@ -22,6 +22,10 @@ struct PredictCommand: ParsableCommand {
       files that are not single-frame greyscale radiographs (CR, DX, SC) are then refused with the
       reason instead of classified. Research results: not for diagnosis.
 
+      When the checkpoint has an out-of-distribution detector (orthocxr ood fit, or train --test),
+      each image also gets its OOD score and a flag ("outside the training distribution: score x >
+      threshold y"); with --abstain, flagged images get "no answer" instead of a class.
+
       Example: orthocxr predict --checkpoint runs/os/best-calibrated.safetensors xray1.dcm xray2.png
       """
   )
@@ -47,6 +51,9 @@ struct PredictCommand: ParsableCommand {
 
   @Option(help: "Also write the predictions as CSV here.")
   var csv: String?
+
+  @Flag(help: "Answer \"no answer\" for images the checkpoint's OOD detector flags (needs orthocxr ood fit).")
+  var abstain = false
 
   @Flag(help: "Print JSON instead of a table.")
   var json = false
@@ -75,7 +82,7 @@ struct PredictCommand: ParsableCommand {
       try PredictionPipeline.predict(
         checkpoint: checkpoint, images: images,
         heatmaps: noHeatmaps ? nil : PredictionPipeline.Heatmaps(folder: heatmaps, method: method), dicomOut: dicomOut,
-        threads: threads,
+        abstain: abstain, threads: threads,
         device: device, facts: model.facts, output: terminal)
     }
     let trained = result.model
@@ -92,8 +99,11 @@ struct PredictCommand: ParsableCommand {
       for (prediction, row) in zip(result.predictions, result.rows) {
         let probabilities = zip(trained.classes, row.probabilities).map { String(format: "%@ %.3f", $0.0, $0.1) }
         print(
-          "\(prediction.path): \(prediction.prediction)  (\(probabilities.joined(separator: ", ")))"
+          "\(prediction.path): \(prediction.prediction ?? "no answer")  (\(probabilities.joined(separator: ", ")))"
             + (prediction.heatmap.map { "  heatmap \($0)" } ?? ""))
+        if let verdict = prediction.outOfDistribution, verdict.flagged || prediction.abstained {
+          print("  \(verdict.sentence)")
+        }
         if let report = prediction.dicomReport, let capture = prediction.dicomCapture {
           print("  DICOM: \(report) (structured report), \(capture) (secondary capture)")
         }

@@ -1,0 +1,293 @@
+import Datasets
+import Engine
+import Evaluation
+import Foundation
+import Imaging
+import RunFiles
+import Training
+
+/// Fitting a model's out-of-distribution detector, and measuring how well it tells in-distribution
+/// images from others.
+public enum OutOfDistributionPipeline {
+  // MARK: Fitting
+
+  public struct FitSettings: Sendable {
+    /// The share of validation images the thresholds accept.
+    public var acceptance = 0.95
+    /// The method whose flag counts (predict --abstain, the server).
+    public var method: OutOfDistributionMethod = .mahalanobis
+    /// Neighbours of the k-NN score.
+    public var neighbours = 10
+    /// Shrinkage of the Mahalanobis covariance; nil: Ledoit–Wolf.
+    public var shrinkage: Double?
+
+    public init() {}
+  }
+
+  public struct FitResult {
+    public var detector: OutOfDistributionDetector
+    public var trainingImages: Int
+    public var validationImages: Int
+    /// Each method's share of validation images accepted (≥ the acceptance asked for).
+    public var validationAcceptance: [OutOfDistributionMethod: Double]
+    public var destination: String
+
+    public func render() -> String {
+      var lines = [
+        "out-of-distribution detector fitted on \(trainingImages) training images; thresholds on "
+          + "\(validationImages) validation images at \(percent(detector.acceptance)) acceptance",
+        String(
+          format:
+            "  Mahalanobis: %d classes, %d features, Ledoit–Wolf shrinkage %.3f; k-NN: k = %d of %d stored features",
+          detector.mahalanobis.means.count, detector.mahalanobis.dimension, detector.mahalanobis.shrinkage,
+          detector.neighbours.k, detector.neighbours.bank.count),
+      ]
+      for method in OutOfDistributionMethod.allCases {
+        lines.append(
+          "  \(method.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) threshold "
+            + OutOfDistributionAssessment.format(detector.thresholds[method] ?? .nan)
+            + "  (accepts \(percent(validationAcceptance[method] ?? 0)) of validation)"
+            + (method == detector.method ? "  ← flags" : ""))
+      }
+      lines.append("wrote \(destination)")
+      return lines.joined(separator: "\n")
+    }
+  }
+
+  /// Fits energy, Mahalanobis and k-NN scores to `checkpoint`'s features on `train`, sets each
+  /// threshold on `validation`, and stores the detector in `destination` (default: the checkpoint).
+  public static func fit(
+    checkpoint: String, train: String, validation: String, loader: LoaderSettings,
+    settings: FitSettings = FitSettings(),
+    destination: String? = nil, facts: CheckpointFile.ModelFacts = .init(), output say: PipelineOutput = .silent
+  ) throws -> FitResult {
+    guard settings.acceptance > 0, settings.acceptance < 1 else {
+      throw OutOfDistributionError("the acceptance must be between 0 and 1 (0.95 accepts 95% of validation images)")
+    }
+    Torch.threadCount = loader.threads
+    var trained = try TrainedModel.load(checkpoint, facts: facts)
+    trained.outOfDistribution = nil
+    say.progress("features of \(train)…")
+    let training = try SplitPredictions(
+      model: trained,
+      loader: loader.evaluationLoader(train, labelMap: trained.labelMap, preprocessing: trained.preprocessing),
+      features: true)
+    say.progress("features of \(validation)…")
+    let held = try SplitPredictions(
+      model: trained,
+      loader: loader.evaluationLoader(validation, labelMap: trained.labelMap, preprocessing: trained.preprocessing),
+      features: true)
+    say.progress("fitting…")
+    defer { say.progress(nil) }
+    let mahalanobis = try MahalanobisScorer.fit(
+      features: training.features, labels: training.labels, classCount: trained.classes.count,
+      shrinkage: settings.shrinkage)
+    let neighbours = try NearestNeighbourScorer.fit(features: training.features, k: settings.neighbours)
+    var detector = OutOfDistributionDetector(
+      mahalanobis: mahalanobis, neighbours: neighbours, thresholds: [:], acceptance: settings.acceptance,
+      method: settings.method,
+      provenance: "\(train) (\(training.labels.count) images); thresholds on \(validation) "
+        + "(\(held.labels.count) images, \(percent(settings.acceptance)) accepted)")
+    let scores = zip(held.logits, held.features).map { detector.scores(logits: $0, features: $1) }
+    var accepted: [OutOfDistributionMethod: Double] = [:]
+    for method in OutOfDistributionMethod.allCases {
+      let values = scores.map { $0[method]! }
+      guard let threshold = OutOfDistributionStatistics.threshold(scores: values, acceptance: settings.acceptance)
+      else { throw OutOfDistributionError("\(validation) gave no images to set the thresholds on") }
+      detector.thresholds[method] = threshold
+      accepted[method] = Double(values.filter { $0 <= threshold }.count) / Double(values.count)
+    }
+    let destination = destination ?? checkpoint
+    try CheckpointFile.writeDetector(detector, into: checkpoint, destination: destination)
+    return FitResult(
+      detector: detector, trainingImages: training.labels.count, validationImages: held.labels.count,
+      validationAcceptance: accepted, destination: destination)
+  }
+
+  // MARK: Benchmark
+
+  /// A set of images that the model should find unfamiliar.
+  public struct ImageSet {
+    public var name: String
+    /// Files or folders; DICOM files whose modality is CR or DX are left out (they may well be chest
+    /// radiographs, so not out of distribution).
+    public var paths: [String]
+
+    public init(name: String, paths: [String]) {
+      self.name = name
+      self.paths = paths
+    }
+  }
+
+  public struct SetResult: Codable, Sendable {
+    public struct MethodResult: Codable, Sendable {
+      public var method: OutOfDistributionMethod
+      /// OOD as positives: the probability that an OOD image scores above an in-distribution one.
+      public var auroc: EvaluationReport.Interval?
+      /// The share of these images accepted at the threshold accepting 95% of the in-distribution test images.
+      public var fprAt95TPR: EvaluationReport.Interval?
+      /// The share flagged by the detector's own threshold (set on the validation split).
+      public var flagged: Double
+    }
+
+    public var name: String
+    public var images: Int
+    /// Files left out, and why (unreadable, or a radiograph DICOM).
+    public var leftOut: [String]
+    public var methods: [MethodResult]
+  }
+
+  public struct BenchmarkResult: Codable, Sendable {
+    public var checkpoint: String
+    public var inDistribution: String
+    public var inDistributionImages: Int
+    /// The share of in-distribution test images each method's threshold flags.
+    public var inDistributionFlagged: [OutOfDistributionMethod: Double]
+    public var sets: [SetResult]
+    public var bootstrap: String
+
+    /// A Markdown table: per set and method, AUROC and FPR at 95% TPR with intervals.
+    public func markdown() -> String {
+      var lines = [
+        "\(checkpoint): in-distribution \(inDistribution) (\(inDistributionImages) images); \(bootstrap)", "",
+        "| OOD set | images | method | AUROC [95% CI] | FPR at 95% TPR [95% CI] | flagged at threshold |",
+        "|---|---|---|---|---|---|",
+      ]
+      func interval(_ value: EvaluationReport.Interval?) -> String {
+        value.map { String(format: "%.3f [%.3f, %.3f]", $0.value, $0.low, $0.high) } ?? "–"
+      }
+      for set in sets {
+        for result in set.methods {
+          lines.append(
+            "| \(set.name) | \(set.images) | \(result.method.rawValue) | \(interval(result.auroc)) | "
+              + "\(interval(result.fprAt95TPR)) | \(percent(result.flagged)) |")
+        }
+      }
+      lines.append(
+        "| in-distribution test | \(inDistributionImages) | "
+          + OutOfDistributionMethod.allCases.map { "\($0.rawValue) \(percent(inDistributionFlagged[$0] ?? 0))" }
+          .joined(separator: ", ") + " flagged | | | |")
+      for set in sets where !set.leftOut.isEmpty {
+        lines.append("")
+        lines.append(
+          "\(set.name): \(set.leftOut.count) file(s) left out: " + set.leftOut.prefix(5).joined(separator: "; "))
+      }
+      return lines.joined(separator: "\n")
+    }
+  }
+
+  /// Scores the in-distribution `split` and each set (and `synthetic` non-radiograph images) with
+  /// the checkpoint's detector, and measures how well each method separates them.
+  public static func benchmark(
+    checkpoint: String, inDistribution split: String, sets: [ImageSet], synthetic: Int = 70,
+    loader: LoaderSettings, resamples: Int = 1_000, seed: UInt64 = 0, facts: CheckpointFile.ModelFacts = .init(),
+    output say: PipelineOutput = .silent
+  ) throws -> BenchmarkResult {
+    Torch.threadCount = loader.threads
+    let trained = try TrainedModel.load(checkpoint, facts: facts)
+    guard let detector = trained.outOfDistribution else {
+      throw CheckpointError(path: checkpoint, reason: "has no out-of-distribution detector: run orthocxr ood fit first")
+    }
+    say.progress("scoring \(split)…")
+    let inside = try SplitPredictions(
+      model: trained,
+      loader: loader.evaluationLoader(split, labelMap: trained.labelMap, preprocessing: trained.preprocessing))
+    let insideScores = inside.assessments!.map(\.scores)
+    var all = sets.map { set -> (name: String, images: [() throws -> GrayImage], leftOut: [String]) in
+      (set.name, [], [])
+    }
+    for (index, set) in sets.enumerated() {
+      var files: [String] = []
+      for path in set.paths {
+        files += try imageInputs(path, labelMap: trained.labelMap, imageFolder: nil).map(\.path)
+      }
+      for file in files {
+        all[index].images.append({ try ImageReader.read(file) })
+        if let reason = radiographDicom(file) {
+          all[index].images.removeLast()
+          all[index].leftOut.append("\((file as NSString).lastPathComponent) (\(reason))")
+        }
+      }
+    }
+    if synthetic > 0 {
+      all.append(
+        (
+          "synthetic non-radiographs", NonRadiographs.make(count: synthetic, seed: seed).map { item in { item.image } },
+          []
+        ))
+    }
+    var results: [SetResult] = []
+    for set in all {
+      say.progress("scoring \(set.name)…")
+      var images: [GrayImage] = []
+      var leftOut = set.leftOut
+      for load in set.images {
+        do {
+          images.append(try load())
+        } catch {
+          leftOut.append("\(error)")
+        }
+      }
+      let scores = try assessments(of: images, with: trained).map(\.scores)
+      let methods = OutOfDistributionMethod.allCases.map { method -> SetResult.MethodResult in
+        let inValues = insideScores.map { $0[method]! }
+        let outValues = scores.map { $0[method]! }
+        func interval(_ statistic: @escaping ([Double], [Double]) -> Double?) -> EvaluationReport.Interval? {
+          guard let value = statistic(inValues, outValues) else { return nil }
+          let bounds = OutOfDistributionStatistics.bootstrapInterval(
+            inValues, outValues, resamples: resamples, seed: seed, statistic: statistic)
+          return EvaluationReport.Interval(value: value, low: bounds?.low ?? value, high: bounds?.high ?? value)
+        }
+        let threshold = detector.thresholds[method] ?? .infinity
+        return SetResult.MethodResult(
+          method: method,
+          auroc: interval { OutOfDistributionStatistics.auroc(inDistribution: $0, outOfDistribution: $1) },
+          fprAt95TPR: interval {
+            OutOfDistributionStatistics.falsePositiveRate(inDistribution: $0, outOfDistribution: $1)
+          },
+          flagged: outValues.isEmpty ? 0 : Double(outValues.filter { $0 > threshold }.count) / Double(outValues.count))
+      }
+      results.append(SetResult(name: set.name, images: images.count, leftOut: leftOut, methods: methods))
+    }
+    say.progress(nil)
+    var insideFlagged: [OutOfDistributionMethod: Double] = [:]
+    for method in OutOfDistributionMethod.allCases {
+      let threshold = detector.thresholds[method] ?? .infinity
+      insideFlagged[method] =
+        Double(insideScores.filter { $0[method]! > threshold }.count) / Double(max(insideScores.count, 1))
+    }
+    return BenchmarkResult(
+      checkpoint: checkpoint, inDistribution: split, inDistributionImages: insideScores.count,
+      inDistributionFlagged: insideFlagged, sets: results,
+      bootstrap: "95% percentile intervals, \(resamples) resamples of each set, seed \(seed)")
+  }
+
+  /// The detector's verdicts on decoded images (the model's preprocessing, batches of 16).
+  public static func assessments(of images: [GrayImage], with trained: TrainedModel) throws
+    -> [OutOfDistributionAssessment]
+  {
+    guard trained.outOfDistribution != nil else { return [] }
+    var verdicts: [OutOfDistributionAssessment] = []
+    var start = 0
+    while start < images.count {
+      let chunk = images[start..<min(start + 16, images.count)]
+      let batch = try trained.preprocessing.batch(
+        chunk.map { trained.preprocessing.resize($0) }, on: trained.model.device)
+      verdicts += try trained.logitsAndAssessments(batch).assessments.map { $0! }
+      start += chunk.count
+    }
+    return verdicts
+  }
+
+  /// Why a DICOM file is left out of an OOD set: its modality is CR or DX. nil for other files.
+  static func radiographDicom(_ path: String) -> String? {
+    guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped),
+      ImageFormat.detect(data, path: path) == .dicom,
+      let attributes = try? DicomDecoding.decodeWithAttributes(data, path: path).attributes,
+      ["CR", "DX"].contains(attributes.modality.uppercased())
+    else { return nil }
+    return "a \(attributes.modality) radiograph"
+  }
+}
+
+func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
