@@ -1,5 +1,6 @@
 import Datasets
 import Engine
+import Evaluation
 import Explanations
 import Foundation
 import Imaging
@@ -78,7 +79,7 @@ public enum ExplanationStudy {
       }
       let clock = ContinuousClock()
       let start = clock.now
-      let results = try pipeline.run(items, groundTruth: groundTruth, writingTo: folder.path) { done, total in
+      var results = try pipeline.run(items, groundTruth: groundTruth, writingTo: folder.path) { done, total in
         let elapsed = (clock.now - start) / .seconds(1)
         let left = elapsed / Double(done) * Double(total - done)
         say.progress(
@@ -86,6 +87,17 @@ public enum ExplanationStudy {
             + "\(durationText(left)) left")
       }
       say.progress(nil)
+      if trained.outOfDistribution != nil {
+        // The maps do not give the penultimate features: one more forward pass for the OOD scores.
+        say.progress("\(names[index]): out-of-distribution scores…")
+        let verdicts = try OutOfDistributionPipeline.assessments(
+          of: results.map { try ImageReader.read($0.path) }, with: trained)
+        for row in results.indices { results[row].outOfDistribution = verdicts[row] }
+        say.progress(nil)
+        let flagged = verdicts.filter { $0.flagged }.count
+        say.message(
+          "  \(flagged) of \(verdicts.count) images outside the training distribution (\(verdicts[0].method.rawValue))")
+      }
       let file = ExplanationFile(
         method: settings.method.rawValue, layer: pipeline.explainer.layerName, classes: trained.classes,
         images: results)

@@ -21,6 +21,7 @@ public enum ReportPages {
     page.add("metrics", "Test metrics", metricTable([run]))
     page.add("confusion", "Confusion matrix", confusionMatrices([run]))
     page.add("reliability", "Reliability diagrams", reliability([run]))
+    page.add("selective", "Selective prediction (risk–coverage)", riskCoverage([run]))
     page.add("gallery", "Grad-CAM gallery", try gallery(explanations))
     return page.render()
   }
@@ -43,6 +44,7 @@ public enum ReportPages {
     page.add("differences", "\(names.0) vs \(names.1): differences", differenceTable(differences, names: names))
     page.add("confusion", "Confusion matrices", confusionMatrices(firsts))
     page.add("reliability", "Reliability diagrams", reliability(firsts))
+    page.add("selective", "Selective prediction (risk–coverage)", riskCoverage(firsts))
     page.add("gallery", "Grad-CAM gallery", try gallery(explanations))
     return page.render()
   }
@@ -259,6 +261,44 @@ public enum ReportPages {
       ? "<p class=\"empty\">No test metrics: evaluate the run on a test split.</p>"
       : "<div class=\"charts\">" + charts.joined()
         + "</div><p class=\"note\">Bars: accuracy per confidence bin (15 equal-width bins); shaded: the gap to the bin's mean confidence; line: perfect calibration.</p>"
+  }
+
+  /// Error rate against the share of images answered (most certain first), by confidence and by the
+  /// OOD score, one chart per run, with AURC and accuracy at 90% and 95% coverage.
+  static func riskCoverage(_ runs: [RunArtifacts]) -> String {
+    var charts: [String] = []
+    var rows = ""
+    for run in runs {
+      guard let curves = run.test?.selectivePrediction, !curves.isEmpty else { continue }
+      let series = curves.enumerated().map { index, curve in
+        SVGCharts.Series(
+          name: curve.ordering, points: curve.points.map { ($0.coverage, $0.risk) }, dashed: index > 0, color: index)
+      }
+      charts.append(
+        SVGCharts.lineChart(
+          title: "\(run.name) · risk–coverage", series: series, xLabel: "coverage (share answered)",
+          yLabel: "error rate among answered"))
+      for curve in curves {
+        func interval(_ value: EvaluationReport.Interval?, digits: Int, scale: Double) -> String {
+          guard let value else { return "–" }
+          let format = "%.\(digits)f [%.\(digits)f, %.\(digits)f]"
+          return String(format: format, value.value * scale, value.low * scale, value.high * scale)
+        }
+        rows +=
+          "<tr><td>\(escape(run.name))</td><td>\(escape(curve.ordering))</td>"
+          + "<td>\(interval(curve.aurc, digits: 4, scale: 1))</td><td>\(String(format: "%.4f", curve.excessAURC))</td>"
+          + "<td>\(interval(curve.accuracyAt90, digits: 1, scale: 100))</td>"
+          + "<td>\(interval(curve.accuracyAt95, digits: 1, scale: 100))</td></tr>"
+      }
+    }
+    guard !charts.isEmpty else {
+      return "<p class=\"empty\">No risk–coverage curve: evaluate the run on a test split.</p>"
+    }
+    return "<div class=\"charts\">" + charts.joined() + "</div>"
+      + "<table><tr><th>run</th><th>ordering</th><th>AURC [95% CI]</th><th>excess AURC</th>"
+      + "<th>accuracy at 90% coverage (%)</th><th>at 95% (%)</th></tr>" + rows + "</table>"
+      + "<p class=\"note\">A model that may decline answers the images it is most sure of first. AURC: the mean "
+      + "error rate over all coverages (lower is better); excess AURC: above the ideal ordering with the same errors.</p>"
   }
 
   static func gallery(_ explanations: ExplanationArtifacts?) throws -> String {

@@ -24,6 +24,8 @@ public struct ImageExplanation: Codable, Sendable, Equatable {
   public var roadDrop: Double?
   public var pointingHit: Bool?
   public var energyInBox: Double?
+  /// The model's out-of-distribution verdict, when it has a detector (`orthocxr ood fit`).
+  public var outOfDistribution: OutOfDistributionAssessment?
 
   public var isCorrect: Bool? { label.map { $0 == predicted } }
 
@@ -92,19 +94,27 @@ extension ImageExplanation {
   /// The columns of explanations.csv.
   static func csvHeader(classes: [String]) -> [String] {
     ["path", "label", "prediction", "target"] + classes.map { "p_\($0)" }
-      + ["deletion_auc", "insertion_auc", "road_drop", "pointing_hit", "energy_in_box", "overlay"]
+      + [
+        "deletion_auc", "insertion_auc", "road_drop", "pointing_hit", "energy_in_box", "overlay", "ood_score",
+        "ood_flagged",
+      ]
   }
 
   /// One row of explanations.csv; metrics that were not measured are empty.
   func csvRow(classes: [String]) -> [String] {
     func number(_ value: Double?) -> String { value.map { String(format: "%.6f", $0) } ?? "" }
-    return [path, label.map { classes[$0] } ?? "", classes[predicted], classes[target]]
-      + probabilities.map { String(format: "%.6f", $0) }
-      + [
-        number(deletionAUC), number(insertionAUC), number(roadDrop), pointingHit.map { $0 ? "1" : "0" } ?? "",
-        number(energyInBox), overlay,
-      ]
+    let names: [String] = [path, label.map { classes[$0] } ?? "", classes[predicted], classes[target]]
+    let metrics: [String] = [
+      number(deletionAUC), number(insertionAUC), number(roadDrop), pointingHit.map { $0 ? "1" : "0" } ?? "",
+      number(energyInBox), overlay,
+    ]
+    let ood: [String] = [
+      outOfDistribution.map { String(format: "%.6g", $0.score) } ?? "",
+      outOfDistribution.map { String($0.flagged) } ?? "",
+    ]
+    return names + probabilities.map { String(format: "%.6f", $0) } + metrics + ood
   }
+
 }
 
 /// Two models' heatmaps of the same images, metric by metric: means, the paired difference

@@ -208,6 +208,9 @@ extension PredictionServer {
       return try fail(.outOfResources, error.description)
     }
     guard let map = answer.map else { return try fail(.outOfResources, "no heatmap was made") }
+    if settings.abstain, let verdict = answer.outOfDistribution, verdict.flagged {
+      return try fail(.processingFailure, "no answer: \(verdict.sentence)")
+    }
     let classes = service.trained.classes
     let model = DicomResults.Model(service.trained, checkpointSHA256: checkpointSHA256, heatmapMethod: .gradCAM)
     let written = try DicomResults.make(

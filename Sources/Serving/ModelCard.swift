@@ -28,6 +28,12 @@ public struct ModelCard: Sendable {
       "temperature": trained.temperature,
       "intendedUse": Self.intendedUse,
     ]
+    if let detector = trained.outOfDistribution {
+      card["outOfDistribution"] = [
+        "method": detector.method.rawValue, "threshold": detector.thresholds[detector.method] ?? 0,
+        "acceptance": detector.acceptance, "fittedOn": detector.provenance,
+      ]
+    }
     if let date = (try? FileManager.default.attributesOfItem(atPath: checkpoint))?[.modificationDate] as? Date {
       card["date"] = ISO8601DateFormatter().string(from: date)
     }

@@ -1,4 +1,5 @@
 import Digests
+import Evaluation
 import Explanations
 import Foundation
 import Hummingbird
@@ -37,6 +38,8 @@ public struct PredictionServer: Sendable {
     public var bodyTimeout: Duration = .seconds(60)
     /// Folder of the results of DICOM instances received over STOW-RS; nil: STOW-RS is off.
     public var resultsFolder: String?
+    /// Answer "no answer" (class null) for images the model's OOD detector flags.
+    public var abstain = false
 
     public init() {}
 
@@ -56,6 +59,10 @@ public struct PredictionServer: Sendable {
     guard settings.isLoopback || settings.token != nil else {
       throw ServingError(
         "binding \(settings.host) exposes the model beyond this machine: give a token (--token-file) or bind 127.0.0.1")
+    }
+    if settings.abstain && service.trained.outOfDistribution == nil {
+      throw ServingError(
+        "\(checkpoint) has no out-of-distribution detector to abstain with: run orthocxr ood fit first")
     }
     self.service = service
     self.settings = settings
@@ -148,7 +155,8 @@ public struct PredictionServer: Sendable {
       var overlayPNG: String
       var mapPNG: String?
     }
-    var `class`: String
+    /// nil when the server abstained.
+    var `class`: String?
     var probabilities: [String: Double]
     var calibrated: Bool
     var temperature: Double
@@ -157,6 +165,8 @@ public struct PredictionServer: Sendable {
     var batchSize: Int
     var inputFormat: String
     var heatmap: Heatmap?
+    var outOfDistribution: OutOfDistributionAssessment?
+    var abstained: Bool
   }
 
   func predict(_ request: Request, context: ServingContext) async throws -> Response {
@@ -239,10 +249,12 @@ public struct PredictionServer: Sendable {
     }
     let classes = service.trained.classes
     let probabilities = Dictionary(uniqueKeysWithValues: zip(classes, answer.probabilities))
-    record.predictedClass = classes[answer.classIndex]
+    let abstained = settings.abstain && answer.outOfDistribution?.flagged == true
+    record.predictedClass = abstained ? nil : classes[answer.classIndex]
     record.probabilities = String(decoding: try Self.encoder.encode(probabilities), as: UTF8.self)
     let reply = Answer(
-      class: classes[answer.classIndex], probabilities: probabilities, calibrated: service.trained.isCalibrated,
+      class: abstained ? nil : classes[answer.classIndex], probabilities: probabilities,
+      calibrated: service.trained.isCalibrated,
       temperature: service.trained.temperature,
       model: modelID,
       latencyMilliseconds: (ContinuousClock.now - started).seconds * 1000, batchSize: answer.batchSize,
@@ -251,8 +263,12 @@ public struct PredictionServer: Sendable {
         Answer.Heatmap(
           method: method.rawValue, overlayPNG: answer.overlayPNG?.base64EncodedString() ?? "",
           mapPNG: includeMap ? answer.mapPNG?.base64EncodedString() : nil)
-      })
-    return try finish(json(try Self.encoder.encode(reply)))
+      }, outOfDistribution: answer.outOfDistribution, abstained: abstained)
+    let outcome =
+      abstained
+      ? "abstained: \(answer.outOfDistribution!.sentence)"
+      : answer.outOfDistribution.map { $0.flagged ? "ok; \($0.sentence)" : "ok" } ?? "ok"
+    return try finish(json(try Self.encoder.encode(reply)), outcome: outcome)
   }
 
   enum BodyOutcome: Sendable {

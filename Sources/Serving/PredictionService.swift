@@ -1,5 +1,6 @@
 import Datasets
 import Engine
+import Evaluation
 import Explanations
 import Foundation
 import Imaging
@@ -27,6 +28,8 @@ public final class PredictionService: @unchecked Sendable {
     public var map: GrayImage?
     /// How many requests shared the forward pass.
     public var batchSize: Int
+    /// The model's out-of-distribution verdict, when it has a detector.
+    public var outOfDistribution: OutOfDistributionAssessment?
   }
 
   public enum ServiceError: Error, CustomStringConvertible, Equatable {
@@ -166,14 +169,22 @@ public final class PredictionService: @unchecked Sendable {
     let inputs = group.map { preprocessing.resize($0.image) }
     let batch = try preprocessing.batch(inputs, on: trained.model.device)
     let logits: Tensor
+    var features: Tensor?
     var maps: ClassActivationMaps?
+    let detector = trained.outOfDistribution
     if let method {
       let result = try explainer.explain(batch, method: method)
       logits = result.logits
       maps = result
+      // Class activation maps do not give the penultimate features: one more forward pass.
+      if detector != nil { features = try noGrad { try trained.model.penultimateFeatures(batch) } }
+    } else if detector != nil {
+      (logits, features) = try noGrad { try trained.model.logitsAndFeatures(batch) }
     } else {
       logits = try noGrad { try trained.model(batch) }
     }
+    let logitRows = try Predictor.rows(logits)
+    let featureRows = try features.map { try Predictor.rows($0) }
     let probabilities = try (logits.to(.float64) / trained.temperature).softmax(dim: 1).toArray(Double.self)
     let classes = trained.classes.count
     return try group.enumerated().map { index, pending in
@@ -181,6 +192,9 @@ public final class PredictionService: @unchecked Sendable {
       var answer = Answer(
         classIndex: row.indices.max { row[$0] < row[$1] } ?? 0, probabilities: row, overlayPNG: nil, mapPNG: nil,
         batchSize: group.count)
+      if let detector, let featureRows {
+        answer.outOfDistribution = detector.assess(logits: logitRows[index], features: featureRows[index])
+      }
       if let maps {
         let networkMap = GrayImage(
           width: preprocessing.size, height: preprocessing.size, pixels: try maps.map(at: index))

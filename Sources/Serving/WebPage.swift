@@ -68,6 +68,9 @@ enum WebPage {
       let html = "<dl><dt>Model</dt><dd>" + escape(card.architecture) + ", " + card.imageSize + " px, " + card.channels +
         " channel(s)</dd><dt>Classes</dt><dd>" + card.classes.map(escape).join(", ") + "</dd><dt>Calibration</dt><dd>" +
         (card.calibrated ? "temperature " + card.temperature.toFixed(3) : "not calibrated: probabilities are raw") + "</dd>";
+      if (card.outOfDistribution) html += "<dt>Out of distribution</dt><dd>" + escape(card.outOfDistribution.method) +
+        " score above " + card.outOfDistribution.threshold.toPrecision(4) + " is flagged; fitted on " +
+        escape(card.outOfDistribution.fittedOn) + "</dd>";
       if (card.training) html += "<dt>Training data</dt><dd>train " + escape(card.training.train) + "<br>val " +
         escape(card.training.val) + "<br>test " + escape(card.training.test) + "</dd><dt>Loss</dt><dd>λ = " + card.training.lambda +
         " (" + escape(card.training.osVariant) + "), " + card.training.epochs + " epochs</dd>";
@@ -116,7 +119,11 @@ enum WebPage {
       }
       const rows = Object.entries(answer.probabilities).sort((a, b) => b[1] - a[1]).map(([name, p]) =>
         '<div class="row"><span>' + escape(name) + '</span><div class="bar" style="width:' + percent(p) + '"></div><span>' + percent(p) + "</span></div>").join("");
-      info.innerHTML = '<div class="class" data-class="' + escape(answer.class) + '">' + escape(answer.class) + "</div>" +
+      const ood = answer.outOfDistribution;
+      const verdict = ood && ood.flagged ? '<div class="error">outside the training distribution: ' + escape(ood.method) +
+        " score " + ood.score.toPrecision(4) + " &gt; threshold " + ood.threshold.toPrecision(4) + "</div>" : "";
+      const shown = answer.abstained ? "no answer" : answer.class;
+      info.innerHTML = '<div class="class" data-class="' + escape(shown) + '">' + escape(shown) + "</div>" + verdict +
         '<div class="note">' + escape(file.name) + " · " + (answer.calibrated ? "calibrated" : "uncalibrated") + " probabilities · " +
         answer.latencyMilliseconds.toFixed(0) + " ms · batch of " + answer.batchSize + "</div>" + rows;
       loadRecent();

@@ -40,12 +40,12 @@ public struct TrainedModel {
 
   /// Logits and every OOD score of a batch of preprocessed images (one forward pass), with the
   /// detector's verdict per image; nil verdicts when the model has no detector.
-  public func logitsAndAssessments(_ batch: Tensor) throws -> (
+  public func logitsAndAssessments(_ batch: Tensor, mixedPrecision: Bool = true) throws -> (
     logits: [[Double]], assessments: [OutOfDistributionAssessment?]
   ) {
     let device = model.device
     let (logits, features) = try noGrad {
-      let (logits, features) = try Autocast.run(on: device) { try model.logitsAndFeatures(batch) }
+      let (logits, features) = try Autocast.run(if: mixedPrecision, on: device) { try model.logitsAndFeatures(batch) }
       return (logits, features)
     }
     let rows = try Predictor.rows(logits)

@@ -65,6 +65,9 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "Seconds within which a request's whole body must arrive; beyond, 408.")
   var bodyTimeout = 60
 
+  @Flag(help: "Answer \"no answer\" (class null) for images the checkpoint's OOD detector flags (orthocxr ood fit).")
+  var abstain = false
+
   @Option(help: "libtorch threads.")
   var threads = 2
 
@@ -89,6 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
     settings.maxBodyBytes = maxBodyMib * 1024 * 1024
     settings.auditPath = audit
     settings.resultsFolder = results
+    settings.abstain = abstain
     settings.idleTimeout = .seconds(idleTimeout)
     settings.bodyTimeout = .seconds(bodyTimeout)
     if let tokenFile {
