@@ -105,7 +105,7 @@ let package = Package(
         "Training", "Engine", "Models", "Datasets", "Imaging", "Evaluation", "RunFiles", "TestSupport",
         "DistributedTestSupport",
       ]),
-    .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
+    .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Randomness", "TestSupport"]),
     .testTarget(name: "RunFilesTests", dependencies: ["RunFiles", "Evaluation", "TestSupport"]),
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "RunFiles", "Evaluation", "TestSupport"]),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport", "DistributedTestSupport"]),

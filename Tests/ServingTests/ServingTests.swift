@@ -102,7 +102,7 @@ func server(
         let answer = try JSONDecoder().decode(PredictionServer.Answer.self, from: Data(buffer: response.body))
         #expect(answer.calibrated && answer.inputFormat == "png")
         #expect(abs(answer.probabilities.values.reduce(0, +) - 1) < 1e-9)
-        #expect(answer.probabilities[answer.class] == answer.probabilities.values.max())
+        #expect(answer.probabilities[answer.class ?? ""] == answer.probabilities.values.max())
         let overlay = try #require(Data(base64Encoded: answer.heatmap?.overlayPNG ?? ""))
         let decoded = try ImageReader.decode(overlay, path: "overlay")
         #expect(decoded.width == 96 && decoded.height == 96, "the heatmap has the X-ray's size")
