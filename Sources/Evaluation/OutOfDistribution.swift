@@ -371,3 +371,61 @@ enum Covariance {
     return inverse
   }
 }
+
+extension OutOfDistributionStatistics {
+  /// Two models' scores of the same in-distribution and OOD images, for a paired comparison.
+  public struct ScoredPair: Sendable {
+    public var first: (inDistribution: [Double], outOfDistribution: [Double])
+    public var second: (inDistribution: [Double], outOfDistribution: [Double])
+
+    public init(
+      first: (inDistribution: [Double], outOfDistribution: [Double]),
+      second: (inDistribution: [Double], outOfDistribution: [Double])
+    ) {
+      self.first = first
+      self.second = second
+    }
+  }
+
+  /// The mean over `pairs` (seed i of one model against seed i of the other) of statistic(second) −
+  /// statistic(first), with a percentile bootstrap interval: each resample draws the in-distribution
+  /// and the OOD images once and applies the draw to every model, so the pairing by image is kept.
+  public static func pairedDifference(
+    _ pairs: [ScoredPair], resamples: Int = 1_000, seed: UInt64 = 0,
+    statistic: ([Double], [Double]) -> Double?
+  ) -> EvaluationReport.Interval? {
+    guard let shape = pairs.first, !shape.first.inDistribution.isEmpty, !shape.first.outOfDistribution.isEmpty
+    else { return nil }
+    let (inCount, outCount) = (shape.first.inDistribution.count, shape.first.outOfDistribution.count)
+    guard
+      pairs.allSatisfy({
+        $0.first.inDistribution.count == inCount && $0.second.inDistribution.count == inCount
+          && $0.first.outOfDistribution.count == outCount && $0.second.outOfDistribution.count == outCount
+      })
+    else { return nil }
+    func difference(_ inside: [Int]?, _ outside: [Int]?) -> Double? {
+      var total = 0.0
+      for pair in pairs {
+        func pick(_ values: [Double], _ indices: [Int]?) -> [Double] { indices.map { $0.map { values[$0] } } ?? values }
+        guard
+          let a = statistic(
+            pick(pair.first.inDistribution, inside), pick(pair.first.outOfDistribution, outside)),
+          let b = statistic(
+            pick(pair.second.inDistribution, inside), pick(pair.second.outOfDistribution, outside))
+        else { return nil }
+        total += b - a
+      }
+      return total / Double(pairs.count)
+    }
+    guard let value = difference(nil, nil) else { return nil }
+    var random = SplitMix64(seed: seed ^ 0x5EED_0FF5)
+    var values: [Double] = []
+    for _ in 0..<resamples {
+      let inside = (0..<inCount).map { _ in Int(random.next() % UInt64(inCount)) }
+      let outside = (0..<outCount).map { _ in Int(random.next() % UInt64(outCount)) }
+      if let sample = difference(inside, outside), sample.isFinite { values.append(sample) }
+    }
+    let bounds = Statistics.percentiles(values, level: 0.95)
+    return EvaluationReport.Interval(value: value, low: bounds?.low ?? value, high: bounds?.high ?? value)
+  }
+}

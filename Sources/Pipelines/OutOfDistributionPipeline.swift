@@ -135,6 +135,8 @@ public enum OutOfDistributionPipeline {
     /// Files left out, and why (unreadable, or a radiograph DICOM).
     public var leftOut: [String]
     public var methods: [MethodResult]
+    /// Every image's score per method, in the set's order (for paired comparisons of models).
+    public var scores: [OutOfDistributionMethod: [Double]]
   }
 
   public struct BenchmarkResult: Codable, Sendable {
@@ -143,6 +145,8 @@ public enum OutOfDistributionPipeline {
     public var inDistributionImages: Int
     /// The share of in-distribution test images each method's threshold flags.
     public var inDistributionFlagged: [OutOfDistributionMethod: Double]
+    /// Every in-distribution image's score per method, in the split's order.
+    public var inDistributionScores: [OutOfDistributionMethod: [Double]]
     public var sets: [SetResult]
     public var bootstrap: String
 
@@ -247,18 +251,23 @@ public enum OutOfDistributionPipeline {
           },
           flagged: outValues.isEmpty ? 0 : Double(outValues.filter { $0 > threshold }.count) / Double(outValues.count))
       }
-      results.append(SetResult(name: set.name, images: images.count, leftOut: leftOut, methods: methods))
+      var perMethod: [OutOfDistributionMethod: [Double]] = [:]
+      for method in OutOfDistributionMethod.allCases { perMethod[method] = scores.map { $0[method]! } }
+      results.append(
+        SetResult(name: set.name, images: images.count, leftOut: leftOut, methods: methods, scores: perMethod))
     }
     say.progress(nil)
     var insideFlagged: [OutOfDistributionMethod: Double] = [:]
+    var insidePerMethod: [OutOfDistributionMethod: [Double]] = [:]
     for method in OutOfDistributionMethod.allCases {
+      insidePerMethod[method] = insideScores.map { $0[method]! }
       let threshold = detector.thresholds[method] ?? .infinity
       insideFlagged[method] =
         Double(insideScores.filter { $0[method]! > threshold }.count) / Double(max(insideScores.count, 1))
     }
     return BenchmarkResult(
       checkpoint: checkpoint, inDistribution: split, inDistributionImages: insideScores.count,
-      inDistributionFlagged: insideFlagged, sets: results,
+      inDistributionFlagged: insideFlagged, inDistributionScores: insidePerMethod, sets: results,
       bootstrap: "95% percentile intervals, \(resamples) resamples of each set, seed \(seed)")
   }
 
@@ -291,3 +300,107 @@ public enum OutOfDistributionPipeline {
 }
 
 func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
+
+extension OutOfDistributionPipeline {
+  /// Two configurations' OOD benchmarks over seeds, compared score by score and set by set.
+  public struct Comparison: Codable, Sendable {
+    public struct Row: Codable, Sendable {
+      public var set: String
+      public var method: OutOfDistributionMethod
+      /// Mean and standard deviation over seeds.
+      public var firstAUROC: [Double]
+      public var secondAUROC: [Double]
+      /// second − first, mean over seed pairs, with a paired bootstrap interval over images.
+      public var aurocDifference: EvaluationReport.Interval?
+      public var firstFPR: [Double]
+      public var secondFPR: [Double]
+      public var fprDifference: EvaluationReport.Interval?
+    }
+
+    public var names: [String]
+    public var seeds: Int
+    public var rows: [Row]
+    public var bootstrap: String
+
+    public func markdown() -> String {
+      func spread(_ values: [Double]) -> String { String(format: "%.3f ± %.3f", values[0], values[1]) }
+      func interval(_ value: EvaluationReport.Interval?) -> String {
+        value.map { String(format: "%+.3f [%+.3f, %+.3f]", $0.value, $0.low, $0.high) } ?? "–"
+      }
+      var lines = [
+        "\(names[1]) vs \(names[0]): \(seeds) seed(s) each; mean ± std over seeds; difference = \(names[1]) − "
+          + "\(names[0]) (\(bootstrap))", "",
+        "| OOD set | score | AUROC \(names[0]) | AUROC \(names[1]) | difference [95% CI] | FPR95 \(names[0]) | "
+          + "FPR95 \(names[1]) | difference [95% CI] |",
+        "|---|---|---|---|---|---|---|---|",
+      ]
+      for row in rows {
+        lines.append(
+          "| \(row.set) | \(row.method.rawValue) | \(spread(row.firstAUROC)) | \(spread(row.secondAUROC)) | "
+            + "\(interval(row.aurocDifference)) | \(spread(row.firstFPR)) | \(spread(row.secondFPR)) | "
+            + "\(interval(row.fprDifference)) |")
+      }
+      return lines.joined(separator: "\n")
+    }
+  }
+
+  /// Compares benchmarks (`ood evaluate --output` files) of two configurations, seed i against
+  /// seed i: all must have scored the same images (same in-distribution split, same sets).
+  public static func compare(
+    first: [BenchmarkResult], second: [BenchmarkResult], names: (String, String), resamples: Int = 1_000,
+    seed: UInt64 = 0
+  ) throws -> Comparison {
+    guard !first.isEmpty, first.count == second.count else {
+      throw OutOfDistributionError(
+        "give as many benchmarks of each configuration, one per seed (\(first.count) and \(second.count))")
+    }
+    let reference = first[0]
+    for result in first + second {
+      guard result.inDistributionImages == reference.inDistributionImages,
+        result.sets.map(\.name) == reference.sets.map(\.name),
+        result.sets.map(\.images) == reference.sets.map(\.images)
+      else {
+        throw OutOfDistributionError(
+          "\(result.checkpoint) was benchmarked on other images than \(reference.checkpoint): "
+            + "compare benchmarks of the same split and OOD sets")
+      }
+    }
+    func meanAndDeviation(_ values: [Double]) -> [Double] {
+      let mean = values.reduce(0, +) / Double(values.count)
+      let variance =
+        values.count > 1 ? values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1) : 0
+      return [mean, variance.squareRoot()]
+    }
+    var rows: [Comparison.Row] = []
+    for (setIndex, set) in reference.sets.enumerated() {
+      for method in OutOfDistributionMethod.allCases {
+        func scores(_ result: BenchmarkResult) -> (inDistribution: [Double], outOfDistribution: [Double]) {
+          (result.inDistributionScores[method] ?? [], result.sets[setIndex].scores[method] ?? [])
+        }
+        let pairs = zip(first, second).map {
+          OutOfDistributionStatistics.ScoredPair(first: scores($0), second: scores($1))
+        }
+        let auroc: ([Double], [Double]) -> Double? = {
+          OutOfDistributionStatistics.auroc(inDistribution: $0, outOfDistribution: $1)
+        }
+        let fpr: ([Double], [Double]) -> Double? = {
+          OutOfDistributionStatistics.falsePositiveRate(inDistribution: $0, outOfDistribution: $1)
+        }
+        func values(_ results: [BenchmarkResult], _ statistic: ([Double], [Double]) -> Double?) -> [Double] {
+          meanAndDeviation(results.map { statistic(scores($0).inDistribution, scores($0).outOfDistribution) ?? .nan })
+        }
+        rows.append(
+          Comparison.Row(
+            set: set.name, method: method, firstAUROC: values(first, auroc), secondAUROC: values(second, auroc),
+            aurocDifference: OutOfDistributionStatistics.pairedDifference(
+              pairs, resamples: resamples, seed: seed, statistic: auroc),
+            firstFPR: values(first, fpr), secondFPR: values(second, fpr),
+            fprDifference: OutOfDistributionStatistics.pairedDifference(
+              pairs, resamples: resamples, seed: seed, statistic: fpr)))
+      }
+    }
+    return Comparison(
+      names: [names.0, names.1], seeds: first.count, rows: rows,
+      bootstrap: "paired 95% percentile intervals, \(resamples) resamples of the images, seed \(seed)")
+  }
+}

@@ -145,6 +145,28 @@ private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool
       OutOfDistributionStatistics.falsePositiveRate(inDistribution: inside, outOfDistribution: [5, 19, 25, 30]) == 0.5)
   }
 
+  /// The paired difference of two models on the same images: 0 with a zero-width interval when they
+  /// score alike; when the second separates perfectly and the first not at all (AUROC ½), the
+  /// difference is +½ and its whole interval lies well above 0.
+  @Test func pairedDifferenceByHand() throws {
+    let inside = (0..<40).map { Double($0 % 10) }
+    let outside = (0..<20).map { Double($0 % 10) }
+    let auroc: ([Double], [Double]) -> Double? = {
+      OutOfDistributionStatistics.auroc(inDistribution: $0, outOfDistribution: $1)
+    }
+    let same = OutOfDistributionStatistics.ScoredPair(first: (inside, outside), second: (inside, outside))
+    let zero = try #require(
+      OutOfDistributionStatistics.pairedDifference([same, same], resamples: 200, statistic: auroc))
+    #expect(zero.value == 0 && zero.low == 0 && zero.high == 0)
+    let better = OutOfDistributionStatistics.ScoredPair(
+      first: (inside, outside), second: (inside, outside.map { $0 + 100 }))
+    let gain = try #require(OutOfDistributionStatistics.pairedDifference([better], resamples: 200, statistic: auroc))
+    // A resample can push the first model's AUROC below ½, so the interval may reach past +½.
+    #expect(near(gain.value, 0.5, 1e-12) && gain.low > 0.3 && gain.low <= gain.value && gain.value <= gain.high)
+    let mismatched = OutOfDistributionStatistics.ScoredPair(first: (inside, outside), second: (inside, [1]))
+    #expect(OutOfDistributionStatistics.pairedDifference([mismatched], statistic: auroc) == nil)
+  }
+
   /// An image is flagged when its score exceeds the threshold, and the sentence says so with both numbers.
   @Test func theVerdictSaysWhy() throws {
     let detector = OutOfDistributionDetector(

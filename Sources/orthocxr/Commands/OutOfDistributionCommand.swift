@@ -23,7 +23,9 @@ struct OutOfDistributionCommand: ParsableCommand {
       explain and serve report each image's score and flag, and predict --abstain / serve --abstain
       answer "no answer" for flagged images. orthocxr train --test fits them automatically.
       """,
-    subcommands: [OutOfDistributionFitCommand.self, OutOfDistributionEvaluateCommand.self]
+    subcommands: [
+      OutOfDistributionFitCommand.self, OutOfDistributionEvaluateCommand.self, OutOfDistributionCompareCommand.self,
+    ]
   )
 }
 
@@ -163,6 +165,58 @@ struct OutOfDistributionEvaluateCommand: ParsableCommand {
     let table = result.markdown()
     print(table)
     if let output { try JSONFile.write(result, to: output) }
+    if let markdown { try (table + "\n").write(toFile: markdown, atomically: true, encoding: .utf8) }
+  }
+}
+
+struct OutOfDistributionCompareCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "compare",
+    abstract: "Compare two configurations' OOD benchmarks over seeds (paired by seed and by image).",
+    discussion: """
+      Reads `ood evaluate --output` files, one per seed of each configuration, all made on the same
+      images. For each OOD set and score: AUROC and FPR at 95% TPR as mean ± std over seeds, and the
+      paired difference (candidate − baseline, seed i against seed i) with a bootstrap interval that
+      resamples the in-distribution and OOD images once for all models.
+
+      Example: orthocxr ood compare --baseline runs/baseline/seed-*/ood.json \\
+                 --candidate runs/os/seed-*/ood.json --names baseline,OS
+      """
+  )
+
+  @Option(parsing: .upToNextOption, help: "The baseline's benchmarks, one per seed.")
+  var baseline: [String]
+
+  @Option(parsing: .upToNextOption, help: "The candidate's benchmarks, one per seed, in the same seed order.")
+  var candidate: [String]
+
+  @Option(help: "The two names, comma-separated.")
+  var names = "baseline,candidate"
+
+  @Option(help: "Write the table as Markdown here.")
+  var markdown: String?
+
+  @Option(help: "Bootstrap resamples for the 95% intervals.")
+  var bootstrap = 1_000
+
+  @Option(help: "Seed of the bootstrap.")
+  var seed: UInt64 = 0
+
+  func validate() throws {
+    guard names.split(separator: ",").count == 2 else { throw ValidationError("--names takes two names: A,B") }
+  }
+
+  func run() throws {
+    let parts = names.split(separator: ",").map(String.init)
+    let table = try userFacing {
+      let read = { (paths: [String]) in
+        try paths.map { try JSONFile.read(OutOfDistributionPipeline.BenchmarkResult.self, from: $0) }
+      }
+      return try OutOfDistributionPipeline.compare(
+        first: read(baseline), second: read(candidate), names: (parts[0], parts[1]), resamples: bootstrap, seed: seed
+      ).markdown()
+    }
+    print(table)
     if let markdown { try (table + "\n").write(toFile: markdown, atomically: true, encoding: .utf8) }
   }
 }
