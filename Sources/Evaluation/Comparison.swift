@@ -66,6 +66,13 @@ public struct ComparisonReport: Sendable {
     ),
     ("Brier", { p, y in Calibration.brierScore(probabilities: p, labels: y) }),
     ("NLL", { p, y in Calibration.negativeLogLikelihood(probabilities: p, labels: y) }),
+    (
+      "AURC (by confidence)",
+      { p, y in
+        let (c, k) = Calibration.confidences(probabilities: p, labels: y)
+        return SelectivePrediction.aurc(certainty: c, correct: k)
+      }
+    ),
   ]
 
   /// Pairs run i of the baseline with run i of the candidate (same seed), on the images they share.
