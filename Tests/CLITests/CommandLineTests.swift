@@ -154,7 +154,9 @@ struct Orthocxr {
     ])
     #expect(report.status == 0, "\(report.output)")
     let html = try String(contentsOfFile: folder + "/comparison.html", encoding: .utf8)
-    for section in ["configuration", "training", "metrics", "differences", "confusion", "reliability", "gallery"] {
+    for section in [
+      "configuration", "training", "metrics", "differences", "confusion", "reliability", "selective", "gallery",
+    ] {
       #expect(html.contains("<section id=\"\(section)\">"), "the report lacks its \(section) section")
     }
     #expect(html.contains("before scaling") && html.contains("after T ="))  // both reliability diagrams
@@ -184,6 +186,37 @@ struct Orthocxr {
     #expect(dicom.output.contains("(structured report)"))
     for suffix in ["sr", "sc"] {
       #expect(FileManager.default.fileExists(atPath: folder + "/dicom/COVID-100_mono1_12bit-\(suffix).dcm"))
+    }
+
+    // Out of distribution: train --test fitted each model's detector; benchmark both on the Kermany
+    // sample, compare them, and let predict --abstain decline exactly the flagged films.
+    let kermany = SharedData.path("kermany-sample")
+    for name in ["baseline", "os"] {
+      let benchmark = try Orthocxr.run([
+        "ood", "evaluate", "--checkpoint", folder + "/\(name)/best-calibrated.safetensors", "--data",
+        data + "/mini_test.txt", "--ood", "paediatric=" + kermany, "--synthetic", "7", "--bootstrap", "50",
+        "--output", folder + "/\(name)/ood.json",
+      ])
+      #expect(benchmark.status == 0, "\(benchmark.output)")
+      #expect(benchmark.output.contains("| paediatric | 16 | mahalanobis |"))
+    }
+    let oodCompare = try Orthocxr.run([
+      "ood", "compare", "--baseline", folder + "/baseline/ood.json", "--candidate", folder + "/os/ood.json",
+      "--names", "baseline,OS", "--bootstrap", "50",
+    ])
+    #expect(oodCompare.status == 0 && oodCompare.output.contains("| paediatric | knn |"), "\(oodCompare.output)")
+    let abstain = try Orthocxr.run([
+      "predict", "--checkpoint", folder + "/os/best-calibrated.safetensors", "--no-heatmaps", "--abstain", "--json",
+      kermany,
+    ])
+    #expect(abstain.status == 0, "\(abstain.output)")
+    let answers = try #require(
+      try JSONSerialization.jsonObject(with: Data(abstain.output.utf8)) as? [[String: Any]])
+    #expect(answers.count == 16)
+    for answer in answers {
+      let verdict = try #require(answer["outOfDistribution"] as? [String: Any])
+      let flagged = try #require(verdict["flagged"] as? Bool)
+      #expect(answer["abstained"] as? Bool == flagged && (answer["prediction"] == nil) == flagged)
     }
   }
 
