@@ -119,7 +119,7 @@ let package = Package(
     .testTarget(
       name: "ServingTests",
       dependencies: [
-        "Serving", "Pipelines", "Imaging", "RunFiles", "Digests", "TestSupport",
+        "Serving", "Pipelines", "Training", "Evaluation", "Imaging", "RunFiles", "Digests", "TestSupport",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HummingbirdTesting", package: "hummingbird"),
         .product(name: "GRDB", package: "GRDB.swift"),

@@ -93,6 +93,38 @@ private func first(_ item: [String: Any], _ tag: String) -> Any? {
     #expect(records.filter { $0.outcome.hasPrefix("STOW-RS refused") }.count == 2)
   }
 
+  /// `serve --abstain`: a radiograph the detector flags is refused with the reason, and no result
+  /// is stored for it.
+  @Test func anAbstainingServerStoresNoResultForAFlaggedInstance() async throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let checkpoint = folder + "/flags-everything.safetensors"
+    try ServedModel.writeCheckpoint(threshold: -1e300, to: checkpoint)
+    var settings = PredictionServer.Settings()
+    settings.abstain = true
+    settings.resultsFolder = folder + "/results"
+    let service = try PredictionService(checkpoint: checkpoint, threads: 1)
+    defer { service.shutdown() }
+    let served = try PredictionServer(service: service, checkpoint: checkpoint, settings: settings)
+    let radiograph = try Data(
+      contentsOf: URL(fileURLWithPath: SharedData.path("dicom/cxr/COVID-100_mono1_12bit.dcm")))
+    try await served.application().test(.router) { client in
+      try await client.execute(
+        uri: "/dicomweb/studies", method: .post, headers: [.contentType: stowType],
+        body: ByteBuffer(bytes: stowBody([radiograph]))
+      ) { response in
+        #expect(response.status == .conflict, "nothing stored")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+        let failed = sequence(json, "00081198")
+        #expect(failed.count == 1 && sequence(json, "00081199").isEmpty)
+        #expect(
+          (first(failed[0], "00000902") as? String)?.hasPrefix("no answer: outside the training distribution") == true)
+      }
+    }
+    let stored = (try? FileManager.default.contentsOfDirectory(atPath: folder + "/results")) ?? []
+    #expect(stored.isEmpty)
+  }
+
   @Test func nothingStoredIsAConflictAndTheWrongTypeIsRefused() async throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }

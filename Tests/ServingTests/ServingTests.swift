@@ -8,7 +8,9 @@ import RunFiles
 import TestSupport
 import Testing
 
+@testable import Evaluation
 @testable import Serving
+@testable import Training
 
 /// A calibrated ResNet-18 trained for one epoch at 32 px on synthetic X-rays, made once for the suite.
 enum ServedModel {
@@ -31,6 +33,13 @@ enum ServedModel {
     return folder
   }()
   static var checkpoint: String { folder + "/run/best-calibrated.safetensors" }
+
+  /// The served checkpoint with every OOD threshold set to `threshold` (−10³⁰⁰ flags everything).
+  static func writeCheckpoint(threshold: Double, to path: String) throws {
+    var detector = try #require(try TrainedModel.load(checkpoint).outOfDistribution)
+    for method in OutOfDistributionMethod.allCases { detector.thresholds[method] = threshold }
+    try CheckpointFile.writeDetector(detector, into: checkpoint, destination: path)
+  }
 
   /// A synthetic X-ray as PNG bytes (different seeds give different images).
   static func png(seed: UInt64, size: Int = 96) throws -> Data {
@@ -118,6 +127,52 @@ func server(
       records[0].checkpointSHA256 == SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: ServedModel.checkpoint))))
     #expect(records[1].status == 415 && records[1].predictedClass == nil)
     #expect(try AuditLog(path: audit).integrityCheck() == "ok")
+  }
+
+  /// Each answer carries the OOD verdict. With --abstain and a detector that flags everything
+  /// (threshold −10³⁰⁰), the answer has no class, says it abstained, and the audit row says why; the
+  /// same image with a detector that flags nothing (+10³⁰⁰) gets its class. Abstaining needs a detector.
+  @Test func abstentionOnFlaggedImages() async throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    for (name, threshold) in [("all", -1e300), ("none", 1e300)] {
+      try ServedModel.writeCheckpoint(threshold: threshold, to: folder + "/\(name).safetensors")
+    }
+    let audit = folder + "/audit.sqlite"
+    for (name, abstains) in [("all", true), ("none", false)] {
+      let checkpoint = folder + "/\(name).safetensors"
+      var settings = PredictionServer.Settings()
+      settings.abstain = true
+      settings.auditPath = audit
+      let service = try PredictionService(checkpoint: checkpoint, threads: 1)
+      defer { service.shutdown() }
+      let served = try PredictionServer(service: service, checkpoint: checkpoint, settings: settings)
+      for query in ["", "?heatmap=gradcam"] {
+        try await served.application().test(.router) { client in
+          try await client.execute(
+            uri: "/v1/predictions" + query, method: .post, body: ByteBuffer(bytes: try ServedModel.png(seed: 4))
+          ) { response in
+            #expect(response.status == .ok)
+            let answer = try JSONDecoder().decode(PredictionServer.Answer.self, from: Data(buffer: response.body))
+            let verdict = try #require(answer.outOfDistribution)
+            #expect(verdict.flagged == abstains && answer.abstained == abstains && (answer.class == nil) == abstains)
+            #expect(verdict.scores.count == 3 && verdict.method == .mahalanobis)
+          }
+        }
+      }
+    }
+    let records = try AuditLog(path: audit).records()
+    #expect(records.count == 4)
+    #expect(records.prefix(2).allSatisfy { $0.predictedClass == nil && $0.outcome.hasPrefix("abstained: outside") })
+    #expect(records.suffix(2).allSatisfy { $0.predictedClass != nil && $0.outcome == "ok" })
+    // Without a detector there is nothing to abstain with: the server does not start.
+    let plain = folder + "/plain.safetensors"
+    try FileManager.default.copyItem(atPath: ServedModel.folder + "/run/best.safetensors", toPath: plain)
+    let service = try PredictionService(checkpoint: plain, threads: 1)
+    defer { service.shutdown() }
+    var settings = PredictionServer.Settings()
+    settings.abstain = true
+    #expect(throws: ServingError.self) { try PredictionServer(service: service, checkpoint: plain, settings: settings) }
   }
 
   @Test func eachErrorHasItsStatusAndAReason() async throws {

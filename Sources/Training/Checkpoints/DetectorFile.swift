@@ -72,7 +72,7 @@ extension CheckpointFile {
     let bankValues = try bankTensor.to(.float32).toArray(Float.self)
     let bank = (0..<bankTensor.shape[0]).map { Array(bankValues[($0 * dimension)..<(($0 + 1) * dimension)]) }
     func number(_ key: String) throws -> Double {
-      guard let text = info[key], let value = Double(text), !value.isNaN else { throw invalid("\"\(key)\"") }
+      guard let text = info[key], let value = Double(text), value.isFinite else { throw invalid("\"\(key)\"") }
       return value
     }
     guard let method = info[DetectorKey.method].flatMap(OutOfDistributionMethod.init(rawValue:)) else {
