@@ -190,6 +190,11 @@ public enum DemoPipeline {
       ("ECE before calibration", { _, u, _ in cell(u.ece, percent: false) }),
       ("ECE after (T fitted on val)", { r, _, _ in cell(r.ece, percent: false) }),
       ("temperature", { _, _, t in String(format: "%.3f", t) }),
+      ("AURC (risk–coverage)", { r, _, _ in cell(r.selectivePrediction?.first?.aurc, percent: false) }),
+      (
+        "flagged out of distribution",
+        { r, _, _ in r.outOfDistribution.map { "\($0.flagged) of \(r.samples) (\($0.method.rawValue))" } ?? "–" }
+      ),
     ]
     var lines = [
       "   metric".padding(toLength: 33, withPad: " ", startingAt: 0)
