@@ -294,11 +294,18 @@ public enum ReportPages {
     guard !charts.isEmpty else {
       return "<p class=\"empty\">No risk–coverage curve: evaluate the run on a test split.</p>"
     }
+    let flagged = runs.compactMap { run -> String? in
+      guard let test = run.test, let ood = test.outOfDistribution else { return nil }
+      return "<li>\(escape(run.name)): \(ood.flagged) of \(test.samples) test images (\(percent(ood.share))) scored "
+        + "above the \(ood.method.rawValue) threshold \(escape(OutOfDistributionAssessment.format(ood.threshold))); "
+        + "accuracy \(percent(ood.accuracyAccepted)) on the others, \(percent(ood.accuracyFlagged)) on these</li>"
+    }
     return "<div class=\"charts\">" + charts.joined() + "</div>"
       + "<table><tr><th>run</th><th>ordering</th><th>AURC [95% CI]</th><th>excess AURC</th>"
       + "<th>accuracy at 90% coverage (%)</th><th>at 95% (%)</th></tr>" + rows + "</table>"
       + "<p class=\"note\">A model that may decline answers the images it is most sure of first. AURC: the mean "
       + "error rate over all coverages (lower is better); excess AURC: above the ideal ordering with the same errors.</p>"
+      + (flagged.isEmpty ? "" : "<p>Out of distribution:</p><ul>" + flagged.joined() + "</ul>")
   }
 
   static func gallery(_ explanations: ExplanationArtifacts?) throws -> String {

@@ -3,7 +3,8 @@ import Testing
 
 @testable import Evaluation
 
-private func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-12) -> Bool {
+/// Whether `a` is within `tolerance` of `b` (a missing value is never close).
+func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-12) -> Bool {
   guard let a else { return false }
   return abs(a - b) <= tolerance
 }

@@ -4,19 +4,14 @@ import Testing
 
 @testable import Evaluation
 
-private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool {
-  guard let a else { return false }
-  return abs(a - b) <= tolerance
-}
-
 @Suite struct OutOfDistributionScoreTests {
   /// Energy is −log Σ exp(z): −log 2 for two zero logits, lower when the model is sure (a large
   /// logit), and unchanged in meaning by a shift that keeps logsumexp stable.
   @Test func energyByHand() {
-    #expect(near(EnergyScore.score([0, 0]), -log(2)))
-    #expect(near(EnergyScore.score([3, 1, -2]), -log(exp(3) + exp(1) + exp(-2))))
+    #expect(close(EnergyScore.score([0, 0]), -log(2)))
+    #expect(close(EnergyScore.score([3, 1, -2]), -log(exp(3) + exp(1) + exp(-2))))
     #expect(EnergyScore.score([10, 0, 0]) < EnergyScore.score([0.1, 0, 0]))
-    #expect(near(EnergyScore.score([1000, 1000]), -(1000 + log(2))), "no overflow")
+    #expect(close(EnergyScore.score([1000, 1000]), -(1000 + log(2)), 1e-9), "no overflow")
   }
 
   /// Class 0 at (±1, 0), (0, ±1) around (0, 0), class 1 the same around (10, 0): the shared
@@ -28,9 +23,9 @@ private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool
     let labels = [0, 0, 0, 0, 1, 1, 1, 1]
     let scorer = try MahalanobisScorer.fit(features: features, labels: labels, classCount: 2, shrinkage: 0)
     #expect(scorer.means == [[0, 0], [10, 0]])
-    #expect(near(scorer.score([1, 1]), 4, 1e-6))
-    #expect(near(scorer.score([0, 0]), 0, 1e-9) && near(scorer.score([10, 0]), 0, 1e-9))
-    #expect(near(scorer.score([11, 1]), 4, 1e-6), "the nearest class counts")
+    #expect(close(scorer.score([1, 1]), 4, 1e-6))
+    #expect(close(scorer.score([0, 0]), 0, 1e-9) && close(scorer.score([10, 0]), 0, 1e-9))
+    #expect(close(scorer.score([11, 1]), 4, 1e-6), "the nearest class counts")
     let training = features.map(scorer.score)
     let threshold = try #require(OutOfDistributionStatistics.threshold(scores: training, acceptance: 0.95))
     #expect(scorer.score([5, 30]) > threshold, "a far point is flagged")
@@ -105,11 +100,11 @@ private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool
   /// k = 1; an orthogonal direction is at √2; the k-th neighbour is the k-th smallest distance.
   @Test func nearestNeighboursByHand() throws {
     let scorer = try NearestNeighbourScorer.fit(features: [[2, 0, 0], [0, 3, 0], [1, 1, 0]], k: 1)
-    #expect(near(scorer.score([5, 0, 0]), 0, 1e-6))
-    #expect(near(scorer.score([0, 0, 1]), 2.0.squareRoot(), 1e-6))
+    #expect(close(scorer.score([5, 0, 0]), 0, 1e-6))
+    #expect(close(scorer.score([0, 0, 1]), 2.0.squareRoot(), 1e-6))
     let second = NearestNeighbourScorer(bank: scorer.bank, k: 2)
     // From (1, 0, 0): 0 to the first, √2 to the second, √(2 − √2) to the diagonal.
-    #expect(near(second.score([1, 0, 0]), (2 - 2.0.squareRoot()).squareRoot(), 1e-6))
+    #expect(close(second.score([1, 0, 0]), (2 - 2.0.squareRoot()).squareRoot(), 1e-6))
   }
 
   /// Above the bank limit, a seeded sample is kept: the same for the same seed.
@@ -162,7 +157,7 @@ private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool
       first: (inside, outside), second: (inside, outside.map { $0 + 100 }))
     let gain = try #require(OutOfDistributionStatistics.pairedDifference([better], resamples: 200, statistic: auroc))
     // A resample can push the first model's AUROC below ½, so the interval may reach past +½.
-    #expect(near(gain.value, 0.5, 1e-12) && gain.low > 0.3 && gain.low <= gain.value && gain.value <= gain.high)
+    #expect(close(gain.value, 0.5, 1e-12) && gain.low > 0.3 && gain.low <= gain.value && gain.value <= gain.high)
     let mismatched = OutOfDistributionStatistics.ScoredPair(first: (inside, outside), second: (inside, [1]))
     #expect(OutOfDistributionStatistics.pairedDifference([mismatched], statistic: auroc) == nil)
   }
@@ -188,17 +183,18 @@ private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool
   @Test func riskCoverageByHand() throws {
     let correct = [true, true, true, false]
     #expect(SelectivePrediction.risks(certainty: [0.9, 0.8, 0.7, 0.6], correct: correct) == [0, 0, 0, 0.25])
-    #expect(near(SelectivePrediction.aurc(certainty: [0.9, 0.8, 0.7, 0.6], correct: correct), 1.0 / 16))
-    #expect(near(SelectivePrediction.optimalAURC(count: 4, errors: 1), 1.0 / 16))
+    #expect(close(SelectivePrediction.aurc(certainty: [0.9, 0.8, 0.7, 0.6], correct: correct), 1.0 / 16))
+    #expect(close(SelectivePrediction.optimalAURC(count: 4, errors: 1), 1.0 / 16))
     #expect(
-      near(SelectivePrediction.aurc(certainty: [0.6, 0.7, 0.8, 0.9], correct: correct), (1 + 0.5 + 1.0 / 3 + 0.25) / 4))
+      close(
+        SelectivePrediction.aurc(certainty: [0.6, 0.7, 0.8, 0.9], correct: correct), (1 + 0.5 + 1.0 / 3 + 0.25) / 4))
     // The three most certain, error first: two of three right.
     #expect(
-      near(SelectivePrediction.accuracy(certainty: [0.6, 0.7, 0.8, 0.9], correct: correct, coverage: 0.75), 2.0 / 3))
-    #expect(near(SelectivePrediction.accuracy(certainty: [0.9, 0.8, 0.7, 0.6], correct: correct, coverage: 1), 0.75))
+      close(SelectivePrediction.accuracy(certainty: [0.6, 0.7, 0.8, 0.9], correct: correct, coverage: 0.75), 2.0 / 3))
+    #expect(close(SelectivePrediction.accuracy(certainty: [0.9, 0.8, 0.7, 0.6], correct: correct, coverage: 1), 0.75))
     let curve = try #require(
       SelectivePrediction.curve(ordering: "test", certainty: [0.9, 0.8, 0.7, 0.6], correct: correct, resamples: 50))
-    #expect(near(curve.excessAURC, 0))
+    #expect(close(curve.excessAURC, 0))
     #expect(curve.points.first == .init(coverage: 0.25, risk: 0) && curve.points.last == .init(coverage: 1, risk: 0.25))
   }
 
@@ -211,7 +207,7 @@ private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool
     var sum = 0.0
     for k in (n - e + 1)...n { sum += Double(k - n + e) / Double(k) }
     let analytic = sum / Double(n)
-    #expect(near(SelectivePrediction.aurc(certainty: certainty, correct: correct), analytic, 1e-12))
+    #expect(close(SelectivePrediction.aurc(certainty: certainty, correct: correct), analytic, 1e-12))
     #expect(SelectivePrediction.aurc(certainty: certainty, correct: [Bool](repeating: true, count: n)) == 0)
   }
 
@@ -226,7 +222,7 @@ private func near(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Bool
       logits: logits, labels: labels, classes: ["a", "b"], resamples: 20,
       detector: .init(method: .energy, scores: [1, 2, 3, 4, 5, 6], threshold: 4.5))
     #expect(scored.selectivePrediction?.count == 2)
-    #expect(scored.outOfDistribution?.flagged == 2 && near(scored.outOfDistribution?.share, 2.0 / 6))
+    #expect(scored.outOfDistribution?.flagged == 2 && close(scored.outOfDistribution?.share, 2.0 / 6))
     // Images 5 and 6 (flagged) are both wrong; the four accepted are right.
     #expect(scored.outOfDistribution?.accuracyAccepted == 1 && scored.outOfDistribution?.accuracyFlagged == 0)
     #expect(scored.render().contains("2 of 6 flagged"))

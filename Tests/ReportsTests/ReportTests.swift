@@ -32,12 +32,17 @@ import Testing
           validation: nil, seconds: 3)))
     let logits: [[Double]] = [[2, 0], [0, 2], [1, 0], [0, 1]]
     try JSONFile.write(
-      EvaluationReport.compute(logits: logits, labels: [0, 1, 1, 1], classes: ["COVID-19", "normal"], resamples: 50),
+      EvaluationReport.compute(
+        logits: logits, labels: [0, 1, 1, 1], classes: ["COVID-19", "normal"], resamples: 50,
+        detector: .init(method: .mahalanobis, scores: [1, 2, 3, 40], threshold: 10)),
       to: folder.testMetrics)
     let run = try RunArtifacts.load(folder.path)
     #expect(run.epochs.count == 1 && run.steps.count == 3 && run.test?.samples == 4)
     let html = try ReportPages.run(run)
     #expect(html.contains("Orthogonal Spheres term") && html.contains("75.0%"))
+    // The risk–coverage chart has both orderings; the flagged image is counted.
+    #expect(html.contains("<section id=\"selective\">") && html.contains("mahalanobis OOD score (lowest first)"))
+    #expect(html.contains("1 of 4 test images (25.0%) scored above the mahalanobis threshold 10"))
   }
 
   @Test func aFolderWithoutALogIsRefusedWithAReason() throws {
