@@ -15,7 +15,7 @@ struct OrthoCXR: AsyncParsableCommand {
       PredictCommand.self, CompareCommand.self, ReportCommand.self,
       DatasetCommand.self,
       LaunchCommand.self, BenchCommand.self, DeviceCommand.self,
-      CheckpointCommand.self, ServeCommand.self, ConvertCommand.self, OutOfDistributionCommand.self,
+      CheckpointCommand.self, ServeCommand.self, ConvertCommand.self, OutOfDistributionCommand.self, StressCommand.self,
     ]
   )
 }
