@@ -123,6 +123,8 @@ public enum StressPipeline {
       mappedLabels += mappedInChunk.map { labels[chunk[$0]] }
       // Each model's clean maps at the original size, for moving them as a geometric change moves the image.
       var cleanMaps = [[GrayImage]](repeating: [], count: flat.count)
+      // And as the model made them, for the families that move no pixel.
+      var cleanNetworkMaps = [[[Float]]](repeating: [], count: flat.count)
       for (conditionIndex, perturbation) in conditions.enumerated() {
         let perturbed = try zip(chunk, originals).map { index, image in
           try perturbation.apply(to: image, seed: imageSeed(settings.seed, index))
@@ -141,15 +143,21 @@ public enum StressPipeline {
             let map = try maps.map(at: position)
             let size = preprocessing.size
             if conditionIndex == 0 {
+              cleanNetworkMaps[modelIndex].append(map)
               cleanMaps[modelIndex].append(
                 Heatmap.toOriginalSize(
                   GrayImage(width: size, height: size, pixels: map), width: originals[offset].width,
                   height: originals[offset].height, crop: preprocessing.crop))
             }
-            let moved = try perturbation.applyGeometry(
-              to: cleanMaps[modelIndex][position],
-              seed: imageSeed(settings.seed, chunk[offset]))
-            let expected = preprocessing.resize(moved).pixels
+            // Geometric families move the clean map as they moved the image (through the image's own
+            // size, where the perturbation acted); the others compare with the clean map as it is.
+            let expected =
+              perturbation.family.isGeometric && perturbation.severity > 0
+              ? preprocessing.resize(
+                try perturbation.applyGeometry(
+                  to: cleanMaps[modelIndex][position], seed: imageSeed(settings.seed, chunk[offset]))
+              ).pixels
+              : cleanNetworkMaps[modelIndex][position]
             stability[modelIndex][conditionIndex].append(Robustness.spearman(expected, map))
             border[modelIndex][conditionIndex].append(Robustness.borderEnergy(map, width: size, height: size))
             // The gallery: the first mapped image, clean and at severity 3 (or the highest asked for).

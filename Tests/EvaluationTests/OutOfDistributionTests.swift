@@ -228,3 +228,59 @@ import Testing
     #expect(scored.render().contains("2 of 6 flagged"))
   }
 }
+
+@Suite struct RobustnessTests {
+  /// CE by hand: errors 0.2 and 0.3 against the reference's 0.1 and 0.3 → 0.5 / 0.4 = 1.25; relative:
+  /// (0.1 + 0.2) / (0.05 + 0.25) = 1 with clean errors 0.1 and 0.05; mCE the mean of the families.
+  @Test func corruptionErrorsByHand() {
+    #expect(close(Robustness.corruptionError(errors: [0.2, 0.3], reference: [0.1, 0.3]), 1.25))
+    #expect(Robustness.corruptionError(errors: [0.2, 0.3], reference: [0, 0]) == nil)
+    #expect(
+      close(
+        Robustness.relativeCorruptionError(
+          errors: [0.2, 0.3], clean: 0.1, reference: [0.1, 0.3], referenceClean: 0.05),
+        1))
+    #expect(close(Robustness.mean([1.25, nil, 0.75]), 1))
+    // The reference against itself: 1 for every family.
+    #expect(close(Robustness.corruptionError(errors: [0.4, 0.5], reference: [0.4, 0.5]), 1))
+  }
+
+  /// Spearman: 1 for any increasing relation, −1 for a decreasing one, nil for a constant map; ties
+  /// share their ranks.
+  @Test func spearmanByHand() {
+    #expect(close(Robustness.spearman([1, 2, 3, 4], [10, 20, 35, 100]), 1))
+    #expect(close(Robustness.spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1))
+    #expect(Robustness.spearman([1, 1, 1], [1, 2, 3]) == nil)
+    // Ranks (1.5, 1.5, 3) against (1, 2, 3): correlation √3/2.
+    #expect(close(Robustness.spearman([5, 5, 9], [1, 2, 3]), 3.0.squareRoot() / 2, 1e-12))
+  }
+
+  /// A map lit only in the border has border energy 1; one lit only inside, 0; a uniform map the
+  /// border's share of the area.
+  @Test func borderEnergyByHand() {
+    let (width, height) = (20, 10)
+    let border = (0..<(width * height)).map { index -> Float in
+      let (x, y) = (index % width, index / width)
+      return x < 2 || x >= 18 || y < 1 || y >= 9 ? 1 : 0
+    }
+    #expect(Robustness.borderEnergy(border, width: width, height: height) == 1)
+    #expect(Robustness.borderEnergy(border.map { 1 - $0 }, width: width, height: height) == 0)
+    let uniform = [Float](repeating: 0.3, count: width * height)
+    #expect(close(Robustness.borderEnergy(uniform, width: width, height: height), 1 - 16.0 * 8 / 200, 1e-12))
+    #expect(Robustness.borderEnergy([Float](repeating: 0, count: 200), width: width, height: height) == nil)
+  }
+
+  /// Several statistics bootstrapped at once: a constant statistic has a zero-width interval, and
+  /// the mean's interval holds the mean.
+  @Test func bootstrapIntervalsOfSeveralStatistics() throws {
+    let values = (0..<50).map(Double.init)
+    let intervals = Robustness.bootstrapIntervals(count: 50, resamples: 200, seed: 1) { indices in
+      [3, indices.map { values[$0] }.reduce(0, +) / Double(indices.count), nil]
+    }
+    #expect(intervals.count == 3)
+    #expect(intervals[0]?.low == 3 && intervals[0]?.high == 3)
+    let mean = try #require(intervals[1])
+    #expect(mean.low < 24.5 && mean.high > 24.5 && mean.high - mean.low < 20)
+    #expect(intervals[2] == nil)
+  }
+}
