@@ -51,6 +51,16 @@ struct Orthocxr {
     #expect(result.output.contains("--epochs must be positive"))
   }
 
+  /// The stress test names a family or severity it does not know, and the ones it does.
+  @Test func stressRefusesUnknownFamiliesAndSeverities() throws {
+    let family = try Orthocxr.run(["stress", "--checkpoint", "a", "--data", "b", "--families", "blur,fog"])
+    #expect(family.status != 0 && family.output.contains("unknown family \"fog\"") && family.output.contains("jpeg"))
+    let severity = try Orthocxr.run(["stress", "--checkpoint", "a", "--data", "b", "--severities", "2,7"])
+    #expect(severity.status != 0 && severity.output.contains("severities are 1 to 5, not \"7\""))
+    let missing = try Orthocxr.run(["stress", "--checkpoint", "/nonexistent/run", "--data", "b"])
+    #expect(missing.status != 0 && missing.output.contains("/nonexistent/run does not exist"))
+  }
+
   @Test func aMissingCheckpointIsNamed() throws {
     let result = try Orthocxr.run(["evaluate", "--checkpoint", "/nonexistent/best.safetensors", "--data", "x.txt"])
     #expect(result.status != 0)
