@@ -14,12 +14,15 @@ public enum Robustness {
   }
 
   /// The relative corruption error: how much the error grows over the clean error,
-  /// Σ_s (E_s − E_clean) / Σ_s (E_s^ref − E_clean^ref); nil when the reference does not degrade.
+  /// Σ_s (E_s − E_clean) / Σ_s (E_s^ref − E_clean^ref). nil when the reference's error grows by less
+  /// than `minimumGrowth` summed over the severities (2 points by default): the ratio of two small
+  /// differences is noise (a family that hardly hurts the reference, like mild JPEG, gives ratios of
+  /// ±10¹² in a bootstrap otherwise).
   public static func relativeCorruptionError(
-    errors: [Double], clean: Double, reference: [Double], referenceClean: Double
+    errors: [Double], clean: Double, reference: [Double], referenceClean: Double, minimumGrowth: Double = 0.02
   ) -> Double? {
     let denominator = reference.reduce(0) { $0 + $1 - referenceClean }
-    guard errors.count == reference.count, denominator > 0 else { return nil }
+    guard errors.count == reference.count, denominator >= minimumGrowth else { return nil }
     return errors.reduce(0) { $0 + $1 - clean } / denominator
   }
 

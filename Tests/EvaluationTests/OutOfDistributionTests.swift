@@ -241,6 +241,11 @@ import Testing
           errors: [0.2, 0.3], clean: 0.1, reference: [0.1, 0.3], referenceClean: 0.05),
         1))
     #expect(close(Robustness.mean([1.25, nil, 0.75]), 1))
+    // A reference whose error grows by 1 point in all is too flat to divide by.
+    #expect(
+      Robustness.relativeCorruptionError(
+        errors: [0.2, 0.3], clean: 0.1, reference: [0.055, 0.055], referenceClean: 0.05)
+        == nil)
     // The reference against itself: 1 for every family.
     #expect(close(Robustness.corruptionError(errors: [0.4, 0.5], reference: [0.4, 0.5]), 1))
   }
