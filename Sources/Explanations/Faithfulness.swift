@@ -75,35 +75,10 @@ public enum Faithfulness {
   /// The image blurred by a Gaussian of standard deviation `sigma` pixels (edges extended): the
   /// baseline of deletion and insertion, which removes detail without adding a shape of its own.
   public static func blurred(_ image: GrayImage, sigma: Double) -> GrayImage {
-    let radius = max(1, Int((3 * sigma).rounded(.up)))
-    var kernel = (-radius...radius).map { Float(exp(-Double($0 * $0) / (2 * sigma * sigma))) }
-    let total = kernel.reduce(0, +)
-    kernel = kernel.map { $0 / total }
-    let (width, height) = (image.width, image.height)
-    var horizontal = [Float](repeating: 0, count: image.pixels.count)
-    var output = image
-    image.pixels.withUnsafeBufferPointer { source in
-      for y in 0..<height {
-        for x in 0..<width {
-          var sum: Float = 0
-          for offset in -radius...radius {
-            sum += kernel[offset + radius] * source[y * width + min(max(x + offset, 0), width - 1)]
-          }
-          horizontal[y * width + x] = sum
-        }
-      }
-    }
-    for y in 0..<height {
-      for x in 0..<width {
-        var sum: Float = 0
-        for offset in -radius...radius {
-          sum += kernel[offset + radius] * horizontal[min(max(y + offset, 0), height - 1) * width + x]
-        }
-        output.pixels[y * width + x] = sum
-      }
-    }
-    return output
+    // The stress test's blur: separable, radius 3σ, edges extended.
+    Perturbation.gaussianBlur(image, sigma: sigma)
   }
+
 
   /// The result of a ROAD-style test.
   public struct ConfidenceDrop: Sendable, Equatable {
