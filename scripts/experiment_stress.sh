@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Robustness of the runs of scripts/experiment_baseline_vs_os.sh (TASK/{baseline,os}/seed-N): the 13
-# stress families at severities 1–5 on every test image (25 minutes on 2 cores), then the paediatric Kermany sample as an
-# external source (evaluate each run, stress both configurations). Results in TASK/stress/,
+# stress families at severities 1–5 on every test image (25 minutes on 2 cores), then the paediatric
+# Kermany sample as an external source (evaluate each run, stress both configurations). Results in TASK/stress/,
 # TASK/stress-kermany/ and TASK/*/seed-*/kermany-metrics.json; docs/experiment.md reads them.
 #
 #   scripts/experiment_stress.sh [TASK_FOLDER]     (default runs/experiment/three-class)
