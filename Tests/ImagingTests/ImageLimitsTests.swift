@@ -63,7 +63,7 @@ import Testing
 
   /// A 66 KB DICOM file whose Pixel Data claims 2 GB: GDCM would zero-fill 2 GB before noticing; the
   /// decoder's memory budget (what the file justifies while parsing) makes it a quick refusal.
-  @Test func aDicomElementLongerThanTheFileIsRefused() throws {
+  @Test(AddressSanitizer.budgetEnforced) func aDicomElementLongerThanTheFileIsRefused() throws {
     var bytes = [UInt8](
       try Data(contentsOf: URL(fileURLWithPath: SharedData.path("dicom/cxr/COVID-100_mono2_8bit.dcm"))))
     let tag: [UInt8] = [0xE0, 0x7F, 0x10, 0x00, 0x4F, 0x42]  // (7FE0,0010) OB

@@ -23,6 +23,17 @@ public func temporaryFolder() throws -> String {
   return path
 }
 
+/// Whether this test process runs under AddressSanitizer (`scripts/sanitize address`): its runtime
+/// is linked in. The DICOM decoder's memory budget (RLIMIT_AS) is off there, because ASan reserves
+/// terabytes of address space, so the tests of that budget cannot hold and say so.
+public enum AddressSanitizer {
+  public static let isActive: Bool = dlsym(nil, "__asan_init") != nil  // nil: RTLD_DEFAULT on glibc
+
+  /// Skips a test of the decoder's memory budget under AddressSanitizer.
+  public static let budgetEnforced = Testing.ConditionTrait.enabled(
+    if: !isActive, "the DICOM decoder's memory budget (RLIMIT_AS) is off under AddressSanitizer")
+}
+
 /// Whether this machine has an NVIDIA driver, for the tests that need a GPU or its absence.
 public enum CUDADriver {
   /// libcuda.so.1 loads: a driver is installed (a GPU may still be absent).
