@@ -180,10 +180,12 @@ public enum OutOfDistributionPipeline {
     }
   }
 
-  /// Scores the in-distribution `split` and each set (and `synthetic` non-radiograph images) with
-  /// the checkpoint's detector, and measures how well each method separates them.
+  /// Scores the in-distribution `split` and each set (and `synthetic` non-radiograph images, and the
+  /// split's own images under each of `perturbations`, one set each) with the checkpoint's detector,
+  /// and measures how well each method separates them.
   public static func benchmark(
     checkpoint: String, inDistribution split: String, sets: [ImageSet], synthetic: Int = 70,
+    perturbations: [Perturbation] = [],
     loader: LoaderSettings, resamples: Int = 1_000, seed: UInt64 = 0, facts: CheckpointFile.ModelFacts = .init(),
     output say: PipelineOutput = .silent
   ) throws -> BenchmarkResult {
@@ -211,6 +213,18 @@ public enum OutOfDistributionPipeline {
           all[index].images.removeLast()
           all[index].leftOut.append("\((file as NSString).lastPathComponent) (\(reason))")
         }
+      }
+    }
+    if !perturbations.isEmpty {
+      let paths = inside.paths
+      for perturbation in perturbations {
+        all.append(
+          (
+            "\(perturbation.family.rawValue) \(perturbation.severity) (the split perturbed)",
+            paths.enumerated().map { index, path in
+              { try perturbation.apply(to: ImageReader.read(path), seed: StressPipeline.imageSeed(seed, index)) }
+            }, []
+          ))
       }
     }
     if synthetic > 0 {

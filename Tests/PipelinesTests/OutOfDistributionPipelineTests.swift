@@ -84,7 +84,7 @@ import Testing
     let result = try OutOfDistributionPipeline.benchmark(
       checkpoint: run.folder.calibratedCheckpoint, inDistribution: data + "/mini_test.txt",
       sets: [.init(name: "paediatric", paths: [SharedData.path("kermany-sample")])], synthetic: 14,
-      loader: LoaderSettings(workers: 1), resamples: 100)
+      perturbations: [Perturbation(.border, severity: 5)], loader: LoaderSettings(workers: 1), resamples: 100)
     #expect(result.inDistributionImages == 48)
     // The thresholds were set on these very images: each accepts at least 95% of them.
     #expect(result.inDistributionFlagged.values.allSatisfy { $0 <= 0.05 })
@@ -95,5 +95,8 @@ import Testing
     let best = synthetic.methods.compactMap { $0.auroc?.value }.max() ?? 0
     #expect(synthetic.images == 14 && best > 0.8, "AUROC of the best score: \(best)")
     #expect(result.markdown().contains("| paediatric | 16 | mahalanobis |"))
+    // The split's own images framed in black are one more set, every image scored.
+    let framed = try #require(result.sets.first { $0.name == "border 5 (the split perturbed)" })
+    #expect(framed.images == 48 && framed.scores[.mahalanobis]?.count == 48)
   }
 }

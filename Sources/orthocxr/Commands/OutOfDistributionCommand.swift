@@ -1,6 +1,7 @@
 import ArgumentParser
 import Evaluation
 import Foundation
+import Imaging
 import Pipelines
 import RunFiles
 
@@ -127,6 +128,9 @@ struct OutOfDistributionEvaluateCommand: ParsableCommand {
   @Option(help: "How many generated non-radiographs to add as one more set (0: none).")
   var synthetic = 70
 
+  @Option(help: "Add the split's own images under every stress family at this severity (1–5), a set each.")
+  var perturbed: Int?
+
   @Option(help: "Write the results as JSON here.")
   var output: String?
 
@@ -145,7 +149,10 @@ struct OutOfDistributionEvaluateCommand: ParsableCommand {
 
   func validate() throws {
     guard synthetic >= 0 else { throw ValidationError("--synthetic must be 0 or more") }
-    guard !ood.isEmpty || synthetic > 0 else { throw ValidationError("name an --ood set or keep --synthetic above 0") }
+    if let perturbed, !(1...5).contains(perturbed) { throw ValidationError("--perturbed takes a severity, 1 to 5") }
+    guard !ood.isEmpty || synthetic > 0 || perturbed != nil else {
+      throw ValidationError("name an --ood set, keep --synthetic above 0 or give --perturbed")
+    }
     for set in ood where !set.contains("=") || set.hasPrefix("=") || set.hasSuffix("=") {
       throw ValidationError("--ood takes NAME=PATH, not \"\(set)\"")
     }
@@ -159,7 +166,11 @@ struct OutOfDistributionEvaluateCommand: ParsableCommand {
     }
     let result = try userFacing {
       try OutOfDistributionPipeline.benchmark(
-        checkpoint: checkpoint, inDistribution: data, sets: sets, synthetic: synthetic, loader: loader.settings,
+        checkpoint: checkpoint, inDistribution: data, sets: sets, synthetic: synthetic,
+        perturbations: perturbed.map { severity in
+          Perturbation.Family.allCases.map { Perturbation($0, severity: severity) }
+        }
+          ?? [], loader: loader.settings,
         resamples: bootstrap, seed: seed, facts: model.facts, output: terminal)
     }
     let table = result.markdown()
