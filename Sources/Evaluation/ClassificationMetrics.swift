@@ -80,23 +80,28 @@ public enum ClassificationMetrics {
       macroAUC: mean(perClass.map(\.auc)))
   }
 
+  /// Ranks from 1, ties sharing the mean of their ranks (what Mann–Whitney and Spearman need).
+  public static func averageRanks<Value: Comparable>(_ values: [Value]) -> [Double] {
+    let order = values.indices.sorted { values[$0] < values[$1] }
+    var ranks = [Double](repeating: 0, count: values.count)
+    var start = 0
+    while start < order.count {
+      var end = start
+      while end + 1 < order.count && values[order[end + 1]] == values[order[start]] { end += 1 }
+      let averageRank = Double(start + end) / 2 + 1
+      for position in start...end { ranks[order[position]] = averageRank }
+      start = end + 1
+    }
+    return ranks
+  }
+
   /// The area under the ROC curve: the probability that a random positive scores above a random
   /// negative, ties counting one half (the Mann–Whitney U statistic over n₊·n₋). nil without both.
   public static func rocAUC(scores: [Double], positives: [Bool]) -> Double? {
     let positiveCount = positives.filter { $0 }.count
     let negativeCount = positives.count - positiveCount
     guard positiveCount > 0, negativeCount > 0 else { return nil }
-    // Average ranks (1-based) with ties sharing the mean of their ranks.
-    let order = scores.indices.sorted { scores[$0] < scores[$1] }
-    var ranks = [Double](repeating: 0, count: scores.count)
-    var start = 0
-    while start < order.count {
-      var end = start
-      while end + 1 < order.count && scores[order[end + 1]] == scores[order[start]] { end += 1 }
-      let averageRank = Double(start + end) / 2 + 1
-      for position in start...end { ranks[order[position]] = averageRank }
-      start = end + 1
-    }
+    let ranks = averageRanks(scores)
     let positiveRankSum = zip(ranks, positives).reduce(0.0) { $0 + ($1.1 ? $1.0 : 0) }
     let u = positiveRankSum - Double(positiveCount * (positiveCount + 1)) / 2
     return u / (Double(positiveCount) * Double(negativeCount))

@@ -35,7 +35,7 @@ public enum Robustness {
   /// Spearman's rank correlation (average ranks for ties); nil when either is constant.
   public static func spearman(_ a: [Float], _ b: [Float]) -> Double? {
     guard a.count == b.count, a.count > 1 else { return nil }
-    let (ra, rb) = (ranks(a), ranks(b))
+    let (ra, rb) = (ClassificationMetrics.averageRanks(a), ClassificationMetrics.averageRanks(b))
     let n = Double(a.count)
     let (ma, mb) = (ra.reduce(0, +) / n, rb.reduce(0, +) / n)
     var (covariance, va, vb) = (0.0, 0.0, 0.0)
@@ -47,20 +47,6 @@ public enum Robustness {
     }
     guard va > 0, vb > 0 else { return nil }
     return covariance / (va * vb).squareRoot()
-  }
-
-  static func ranks(_ values: [Float]) -> [Double] {
-    let order = values.indices.sorted { values[$0] < values[$1] }
-    var ranks = [Double](repeating: 0, count: values.count)
-    var start = 0
-    while start < order.count {
-      var end = start
-      while end + 1 < order.count && values[order[end + 1]] == values[order[start]] { end += 1 }
-      let average = Double(start + end) / 2 + 1
-      for position in start...end { ranks[order[position]] = average }
-      start = end + 1
-    }
-    return ranks
   }
 
   /// The share of a map's energy (the sum of its non-negative values) in the outer `fraction` of

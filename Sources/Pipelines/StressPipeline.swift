@@ -110,6 +110,7 @@ public enum StressPipeline {
     var mappedLabels: [Int] = []
     var gallery: [StressResult.GalleryItem] = []
     let galleryFolder = output.map { $0 + "/gallery" }
+    let gallerySeverity = settings.severities.contains(3) ? 3 : settings.severities.max()!
     if let galleryFolder {
       try FileManager.default.createDirectory(atPath: galleryFolder, withIntermediateDirectories: true)
     }
@@ -160,8 +161,7 @@ public enum StressPipeline {
               : cleanNetworkMaps[modelIndex][position]
             stability[modelIndex][conditionIndex].append(Robustness.spearman(expected, map))
             border[modelIndex][conditionIndex].append(Robustness.borderEnergy(map, width: size, height: size))
-            // The gallery: the first mapped image, clean and at severity 3 (or the highest asked for).
-            let gallerySeverity = settings.severities.contains(3) ? 3 : settings.severities.max()!
+            // The gallery: the first mapped image, clean and at `gallerySeverity`.
             if let galleryFolder, start == 0, position == 0,
               perturbation.severity == 0 || perturbation.severity == gallerySeverity
             {
