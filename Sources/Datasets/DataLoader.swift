@@ -89,6 +89,10 @@ public final class DataLoader: @unchecked Sendable {
     public var classBalanced = false
     /// Leave out a last batch smaller than `batchSize`.
     public var dropLast = false
+    /// Leave out a last batch with fewer images than this. Training sets 2: BatchNorm cannot
+    /// normalise a batch of one image where a feature map is 1×1 (PyTorch refuses such a batch; here
+    /// its running variance would become NaN).
+    public var minimumBatch = 1
     public var workers = 2
     public var prefetchBatches = 4
     public var seed: UInt64 = 0
@@ -161,6 +165,7 @@ public final class DataLoader: @unchecked Sendable {
       Array(order[$0..<Swift.min($0 + size, order.count)])
     }
     if options.dropLast, let last = batches.last, last.count < size { batches.removeLast() }
+    if let last = batches.last, last.count < options.minimumBatch { batches.removeLast() }
     guard let shard = options.shard, shard.count > 1 else { return (batches, batches.map(\.count)) }
     if shard.evenSteps { batches.removeAll { $0.count < shard.count } }
     let kept = batches.filter { !shard.slice($0).isEmpty }

@@ -75,6 +75,17 @@ public struct ComparisonReport: Sendable {
     ),
   ]
 
+  /// The metrics a comparison reports, in its order.
+  public static var metricNames: [String] { metrics.map(\.name) }
+
+  /// Each metric of one run's predictions, by name (nil where it is undefined, such as an AUC of a
+  /// class the images lack).
+  public static func metricValues(_ run: RunPredictions) -> [String: Double] {
+    var values: [String: Double] = [:]
+    for (name, compute) in metrics { values[name] = compute(run.probabilities, run.labels) }
+    return values
+  }
+
   /// Pairs run i of the baseline with run i of the candidate (same seed), on the images they share.
   public static func compute(
     baseline: [RunPredictions], candidate: [RunPredictions], names: (String, String) = ("baseline", "candidate"),

@@ -63,8 +63,13 @@ public enum TrainingPipeline {
       architecture: architecture, labelMapText: settings.labelMap,
       preprocessing: Preprocessing(size: settings.imageSize, channels: settings.channels))
     let map = description.labelMap
-    let trainEntries = try loader.entries(trainSplit, labelMap: map)
+    var trainEntries = try loader.entries(trainSplit, labelMap: map)
+    let splitCount = trainEntries.count
+    if let fraction = settings.trainFraction {
+      trainEntries = TrainingSubset.draw(trainEntries, fraction: fraction, seed: seed)
+    }
     var trainOptions = loader.options(seed: seed, shuffle: true)
+    trainOptions.minimumBatch = 2
     trainOptions.shard = group.map { Shard(rank: $0.rank, count: $0.size, evenSteps: true) }
     let trainLoader = DataLoader(
       entries: trainEntries, classCount: map.classes.count, preprocessing: description.preprocessing,
@@ -84,7 +89,16 @@ public enum TrainingPipeline {
     // One writer per run folder, for the whole run (training, calibration, the test split).
     let claim = isLeader ? try folder.claim() : nil
     defer { withExtendedLifetime(claim) {} }
-    if isLeader { try folder.writeSettings(settings, classes: map.classes) }
+    if isLeader {
+      try folder.writeSettings(settings, classes: map.classes)
+      if let fraction = settings.trainFraction {
+        try folder.writeTrainingSubset(
+          trainEntries.map { ($0.entry.path, $0.entry.label) },
+          heading:
+            "\(trainEntries.count) of the \(splitCount) images of \(trainSplit): train-fraction \(fraction), seed \(seed)"
+        )
+      }
+    }
     if let group, settings.syncBatchNorm {
       network.synchronizeBatchNorm(over: group)
     }
@@ -106,9 +120,13 @@ public enum TrainingPipeline {
       if let onEpoch { onEpoch(record) } else { say.message(epochLine(record)) }
     }
     let lambda = settings.training.lambda
+    let length =
+      settings.training.steps.map { "\($0) steps (\(trainer.plannedEpochs) epochs)" }
+      ?? "\(settings.training.epochs) epochs"
     say.message(
-      "training \(architecture.rawValue) on \(trainEntries.count) images (\(map.classes.joined(separator: ", "))), "
-        + "λ = \(lambda) (\(settings.training.osVariant)), \(settings.training.epochs) epochs on \(loader.device)"
+      "training \(architecture.rawValue) on \(trainEntries.count) images (\(map.classes.joined(separator: ", "))"
+        + (settings.trainFraction.map { "; \(Int(($0 * 100).rounded()))% of \(splitCount)" } ?? "") + "), "
+        + "λ = \(lambda) (\(settings.training.osVariant)), \(length) on \(loader.device)"
         + (group.map { ", \($0.size) processes (batch \(settings.batchSize) split between them)" } ?? "")
         + " → \(output)/"
     )

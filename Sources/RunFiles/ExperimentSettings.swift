@@ -35,6 +35,9 @@ public struct ExperimentSettings: Equatable, Sendable {
   /// from their header as unreadable. 0: no limit; nil: the limit in force (`ImageLimits`, 100
   /// megapixels unless something set it).
   public var maxMegapixels: Double?
+  /// Train on this share of the training split (0 < f ≤ 1; nil: all of it): a class-stratified
+  /// subset, drawn by patient where the split names patients, the same for every run of one seed.
+  public var trainFraction: Double?
   public var augmentation = true
   public var training = TrainingSettings()
   public var batchSize = 32
@@ -103,6 +106,10 @@ public struct ExperimentSettings: Equatable, Sendable {
       if !condition { throw SettingsProblem(message) }
     }
     try require(training.epochs > 0, "--epochs must be positive")
+    try require(training.steps.map { $0 > 0 } ?? true, "--steps must be positive")
+    try require(training.validateEvery.map { $0 > 0 } ?? true, "--validate-every must be positive")
+    try require(
+      trainFraction.map { $0 > 0 && $0 <= 1 } ?? true, "--train-fraction must be above 0 and at most 1, such as 0.1")
     try require(imageSize >= 32, "--image-size must be at least 32")
     try require(channels == 1 || channels == 3, "--channels must be 1 or 3")
     try require(training.learningRate >= 0, "--learning-rate must not be negative")
@@ -142,23 +149,24 @@ extension ExperimentSettings: Codable {
   enum Key: String, CodingKey, CaseIterable {
     case model, weights, imageSize = "image-size", channels
     case train, val, test, labelMap = "label-map", images, badImages = "bad-images"
-    case maxMegapixels = "max-megapixels"
+    case maxMegapixels = "max-megapixels", trainFraction = "train-fraction"
     case noAugmentation = "no-augmentation"
     case lambda, osVariant = "os-variant", labelSmoothing = "label-smoothing", classWeights = "class-weights"
     case optimizer, learningRate = "learning-rate", momentum, weightDecay = "weight-decay"
-    case schedule, warmupEpochs = "warmup-epochs", stepEpochs = "step-epochs", gamma, epochs
-    case batchSize = "batch-size", select, patience, fp32, seed, seeds, output, logEvery = "log-every"
+    case schedule, warmupEpochs = "warmup-epochs", stepEpochs = "step-epochs", gamma, epochs, steps
+    case batchSize = "batch-size", select, validateEvery = "validate-every", patience, fp32, seed, seeds, output,
+      logEvery = "log-every"
     case workers, threads, device, syncBatchnorm = "sync-batchnorm"
   }
 
   static let sections: [(name: String, keys: [Key])] = [
     ("model", [.model, .weights, .imageSize, .channels]),
-    ("data", [.train, .val, .test, .labelMap, .images, .badImages, .maxMegapixels]),
+    ("data", [.train, .val, .test, .labelMap, .images, .badImages, .maxMegapixels, .trainFraction]),
     ("augmentation", [.noAugmentation]),
     ("loss", [.lambda, .osVariant, .labelSmoothing, .classWeights]),
     ("optimizer", [.optimizer, .learningRate, .momentum, .weightDecay]),
-    ("schedule", [.schedule, .warmupEpochs, .stepEpochs, .gamma, .epochs]),
-    ("training", [.batchSize, .select, .patience, .fp32, .seed, .seeds, .output, .logEvery]),
+    ("schedule", [.schedule, .warmupEpochs, .stepEpochs, .gamma, .epochs, .steps]),
+    ("training", [.batchSize, .select, .validateEvery, .patience, .fp32, .seed, .seeds, .output, .logEvery]),
     ("machine", [.workers, .threads, .device, .syncBatchnorm]),
   ]
 
@@ -260,6 +268,7 @@ extension ExperimentSettings: Codable {
     case .images: .optional(\.images)
     case .badImages: .value(\.badImages)
     case .maxMegapixels: .optional(\.maxMegapixels)
+    case .trainFraction: .optional(\.trainFraction)
     case .noAugmentation: .negated(\.augmentation)
     case .lambda: .value(\.training.lambda)
     case .osVariant: .value(\.training.osVariant)
@@ -274,8 +283,10 @@ extension ExperimentSettings: Codable {
     case .stepEpochs: .optional(\.training.stepEpochs)
     case .gamma: .value(\.training.gamma)
     case .epochs: .value(\.training.epochs)
+    case .steps: .optional(\.training.steps)
     case .batchSize: .value(\.batchSize)
     case .select: .value(\.training.selectionMetric)
+    case .validateEvery: .optional(\.training.validateEvery)
     case .patience: .optional(\.training.earlyStoppingPatience)
     case .fp32: .negated(\.training.mixedPrecision)
     case .seed: .value(\.training.seed)

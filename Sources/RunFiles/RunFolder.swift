@@ -31,6 +31,9 @@ public struct RunFolder: Sendable, Equatable {
   public var testPredictions: String { file("test-predictions.csv") }
   /// The run's HTML report.
   public var report: String { file("report.html") }
+  /// The images a run with `train-fraction` trained on: a heading line, then one image per line
+  /// (path, a tab, its label).
+  public var trainingSubset: String { file("train-subset.txt") }
 
   /// The folder's name, for tables and charts.
   public var name: String { (path as NSString).lastPathComponent }
@@ -94,6 +97,16 @@ public struct RunFolder: Sendable, Equatable {
     try create()
     try settings.yaml().write(toFile: settingsYAML, atomically: true, encoding: .utf8)
     try JSONFile.write(RunConfiguration(settings: settings, classes: classes), to: settingsJSON)
+  }
+
+  /// Writes train-subset.txt.
+  public func writeTrainingSubset(_ images: [(path: String, label: String)], heading: String) throws {
+    let text = (["# " + heading] + images.map { "\($0.path)\t\($0.label)" }).joined(separator: "\n") + "\n"
+    do {
+      try text.write(toFile: trainingSubset, atomically: true, encoding: .utf8)
+    } catch {
+      throw RunFolderError(path: trainingSubset, reason: "cannot be written (\(Self.shortReason(error)))")
+    }
   }
 
   public func readSettings() throws -> ExperimentSettings { try ExperimentSettings.load(file: settingsYAML) }
@@ -194,5 +207,9 @@ public final class RunFolderClaim: @unchecked Sendable {
 public struct RunFolderError: Error, CustomStringConvertible {
   public let path: String
   public let reason: String
+  public init(path: String, reason: String) {
+    self.path = path
+    self.reason = reason
+  }
   public var description: String { "\(path) \(reason)" }
 }

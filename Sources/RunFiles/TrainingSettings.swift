@@ -9,6 +9,15 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
   }
 
   public var epochs = 10
+  /// Train for exactly this many optimizer steps instead of `epochs` passes over the training split:
+  /// as many passes as the steps need, the last one cut short, with the schedule spread over the
+  /// steps. Runs on training subsets of different sizes then train equally long.
+  public var steps: Int?
+  /// Validate, select the best checkpoint and write the last one after every this many epochs (and
+  /// after the last epoch) rather than after each; nil for every epoch. For runs of many short
+  /// epochs (a small subset with `steps`), where validating and saving would take most of the time.
+  /// Early stopping's patience then counts validations.
+  public var validateEvery: Int?
   public var optimizer: OptimizerKind = .adamw
   public var learningRate = 1e-3
   public var momentum = 0.9
@@ -40,7 +49,12 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
   public init() {}
 
   /// The epochs between two decays of the step schedule.
-  public var resolvedStepEpochs: Int { stepEpochs ?? max(1, (epochs - warmupEpochs) / 3) }
+  public func resolvedStepEpochs(plannedEpochs: Int) -> Int { stepEpochs ?? max(1, (plannedEpochs - warmupEpochs) / 3) }
+
+  /// The passes over the training split: `epochs`, or with `steps` as many as the steps need.
+  public func plannedEpochs(stepsPerEpoch: Int) -> Int {
+    steps.map { ($0 + stepsPerEpoch - 1) / max(stepsPerEpoch, 1) } ?? epochs
+  }
 }
 
 /// The three readings of the Orthogonal Spheres regularizer (see `OrthogonalSpheres` in Training for

@@ -47,6 +47,12 @@ public final class Trainer {
   let optimizer: any Optimizer
   let schedule: any LearningRateSchedule
   let stepsPerEpoch: Int
+  /// The passes over the training split (`settings.epochs`, or what `settings.steps` needs).
+  public let plannedEpochs: Int
+  /// Training stops after this many optimizer steps (`settings.steps`; otherwise no limit).
+  let stepLimit: Int
+  /// The epoch being trained or validated (0-based), for messages.
+  var epochInProgress = 0
   let log: TrainingLog
 
   public var lastCheckpointPath: String { folder.lastCheckpoint }
@@ -84,19 +90,25 @@ public final class Trainer {
         parameters: parameters, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
     }
     stepsPerEpoch = max(1, trainLoader.plannedBatches(epoch: 0).count)
+    plannedEpochs = settings.plannedEpochs(stepsPerEpoch: stepsPerEpoch)
+    stepLimit = settings.steps ?? .max
     schedule = Self.schedule(settings, stepsPerEpoch: stepsPerEpoch)
   }
 
-  /// The learning rate at every step: a linear warm-up, then the chosen schedule.
+  /// The learning rate at every step: a linear warm-up, then the chosen schedule, spread over
+  /// `settings.steps` when it is set and over the epochs otherwise.
   static func schedule(_ settings: TrainingSettings, stepsPerEpoch: Int) -> any LearningRateSchedule {
-    let warmup = settings.warmupEpochs * stepsPerEpoch
-    let remaining = max(1, settings.epochs * stepsPerEpoch - warmup)
+    let plannedEpochs = settings.plannedEpochs(stepsPerEpoch: stepsPerEpoch)
+    let totalSteps = settings.steps ?? settings.epochs * stepsPerEpoch
+    let warmup = min(settings.warmupEpochs * stepsPerEpoch, totalSteps)
+    let remaining = max(1, totalSteps - warmup)
     let base: any LearningRateSchedule
     switch settings.schedule {
     case .constant: base = ConstantRate(settings.learningRate)
     case .step:
       base = StepDecay(
-        baseRate: settings.learningRate, stepSize: settings.resolvedStepEpochs * stepsPerEpoch, gamma: settings.gamma)
+        baseRate: settings.learningRate,
+        stepSize: settings.resolvedStepEpochs(plannedEpochs: plannedEpochs) * stepsPerEpoch, gamma: settings.gamma)
     case .cosine: base = CosineDecay(baseRate: settings.learningRate, totalSteps: remaining)
     }
     return warmup > 0 ? AnySchedule(LinearWarmup(warmupSteps: warmup, then: AnySchedule(base))) : base
@@ -117,7 +129,7 @@ public final class Trainer {
       try logEvent(.start(settings: settings))
     }
     var stoppedEarly = false
-    while position.epoch < settings.epochs {
+    while position.epoch < plannedEpochs && position.step < stepLimit {
       let started = ContinuousClock.now
       model.train()
       var lossSum = 0.0
@@ -126,7 +138,7 @@ public final class Trainer {
       var seen = 0
       let epoch = trainLoader.epoch(position.epoch, startingAt: position.batch)
       let batchCount = epoch.batchCount + position.batch
-      while let batch = try nextBatch(of: epoch, position: position) {
+      while position.step < stepLimit, let batch = try nextBatch(of: epoch, position: position) {
         optimizer.learningRate = schedule.learningRate(at: position.step)
         try optimizer.clearGradients()
         try dataParallel?.reducer.prepareForForward()
@@ -180,10 +192,12 @@ public final class Trainer {
         }
         let elapsed = (ContinuousClock.now - started) / .seconds(1)
         let rate = Double(seen) / max(elapsed, 1e-9)
-        let batchesLeft = Double(batchCount - position.batch + (settings.epochs - position.epoch - 1) * batchCount)
+        let batchesLeft = Double(
+          min(
+            batchCount - position.batch + (plannedEpochs - position.epoch - 1) * batchCount, stepLimit - position.step))
         onProgress(
           TrainingProgress(
-            epoch: position.epoch, epochs: settings.epochs, batch: position.batch, batches: batchCount, loss: loss,
+            epoch: position.epoch, epochs: plannedEpochs, batch: position.batch, batches: batchCount, loss: loss,
             imagesPerSecond: rate, secondsLeft: batchesLeft * Double(trainLoader.options.batchSize) / max(rate, 1e-9)))
         if stopNow {
           epoch.stop()
@@ -193,12 +207,17 @@ public final class Trainer {
         }
       }
 
+      // The step limit ended the epoch early: its loader's workers stop.
+      if position.step >= stepLimit { epoch.stop() }
       if let dataParallel {
         let totals = try dataParallel.sum([lossSum, crossEntropySum, osSum, Double(seen)])
         (lossSum, crossEntropySum, osSum, seen) = (totals[0], totals[1], totals[2], Int(totals[3]))
         try dataParallel.synchronizeBuffers(of: model)
       }
-      let validation = try validationLoader.map { try validate(with: $0) }
+      let isLastEpoch = position.epoch + 1 >= plannedEpochs || position.step >= stepLimit
+      let validating = (position.epoch + 1) % (settings.validateEvery ?? 1) == 0 || isLastEpoch
+      epochInProgress = position.epoch
+      let validation = validating ? try validationLoader.map { try validate(with: $0) } : nil
       let record = EpochRecord(
         epoch: position.epoch + 1, trainingLoss: lossSum / Double(max(seen, 1)),
         crossEntropy: crossEntropySum / Double(max(seen, 1)),
@@ -211,6 +230,8 @@ public final class Trainer {
 
       position.epoch += 1
       position.batch = 0
+      // Between validations nothing is selected or saved (Ctrl-C still saves where training is).
+      guard validating else { continue }
       let score = validation?.score(settings.selectionMetric) ?? -record.trainingLoss
       let improved = position.bestScore.map { score > $0 } ?? true
       if improved {
@@ -272,6 +293,9 @@ public final class Trainer {
       (logits, indices) = try dataParallel.gather(
         logits: logits, indices: indices, entryCount: loader.entries.count, classCount: loader.classCount)
       labels = indices.map { loader.entries[$0].classIndex }
+    }
+    guard logits.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
+      throw TrainingError.nonFiniteValidation(epoch: epochInProgress)
     }
     let probabilities = softmax(logits)
     let report = ClassificationMetrics.evaluate(probabilities: probabilities, labels: labels)

@@ -12,6 +12,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
   /// Several processes: some ranks had a batch for this step and others none (every image of a
   /// rank's slice was unreadable and skipped).
   case ranksOutOfStep(epoch: Int, step: Int, ranksWithData: Int, ranks: Int)
+  /// The model's outputs on the validation split are NaN or infinite although the loss was finite.
+  case nonFiniteValidation(epoch: Int)
 
   public var description: String {
     switch self {
@@ -28,6 +30,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case .noGoodCheckpoint(let reason):
       return "nothing sound to resume from: \(reason), and there is no earlier checkpoint; train again without --resume"
     case .invalidSetting(let reason): return reason
+    case .nonFiniteValidation(let epoch):
+      return "after epoch \(epoch + 1) the model's outputs on the validation split are NaN or infinite "
+        + "(its weights or BatchNorm statistics diverged). Try a lower learning rate or λ, or a larger batch."
     case .ranksOutOfStep(let epoch, let step, let withData, let ranks):
       return "in epoch \(epoch + 1), step \(step), \(withData) of \(ranks) processes had images and the others none: "
         + "every image of their share was unreadable and skipped (--bad-images skip). Remove or fix those files, "

@@ -16,6 +16,7 @@ struct OrthoCXR: AsyncParsableCommand {
       DatasetCommand.self,
       LaunchCommand.self, BenchCommand.self, DeviceCommand.self,
       CheckpointCommand.self, ServeCommand.self, ConvertCommand.self, OutOfDistributionCommand.self, StressCommand.self,
+      SweepCommand.self,
     ]
   )
 }

@@ -128,7 +128,7 @@ import Testing
 
   @Test func theDefaultStepScheduleDecaysWithinTheDefaultEpochs() {
     let settings = TrainingSettings()
-    #expect(settings.resolvedStepEpochs < settings.epochs - settings.warmupEpochs)
+    #expect(settings.resolvedStepEpochs(plannedEpochs: settings.epochs) < settings.epochs - settings.warmupEpochs)
   }
 }
 

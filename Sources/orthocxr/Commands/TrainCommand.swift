@@ -162,8 +162,13 @@ struct ExperimentOptions: ParsableArguments {
   @Option(help: "Network input side in pixels (default 224).") var imageSize: Int?
   @Option(help: "Input channels: 1 (greyscale) or 3 (for ImageNet weights) (default 1).") var channels: Int?
   @Flag(help: "No augmentation.") var noAugmentation = false
+  @Option(
+    help: "Train on this share of the training split, such as 0.1: class-stratified, by patient, one subset per seed.")
+  var trainFraction: Double?
   @Option(help: "Run folder (created).") var output: String?
   @Option(help: "Epochs (default 10).") var epochs: Int?
+  @Option(help: "Train exactly this many optimizer steps instead of --epochs (the schedule spread over them).")
+  var steps: Int?
   @Option(help: "Optimizer: sgd, adam, adamw (default adamw).") var optimizer: TrainingSettings.OptimizerKind?
   @Option(help: "Learning rate (default 0.001).") var learningRate: Double?
   @Option(help: "SGD momentum (default 0.9).") var momentum: Double?
@@ -180,7 +185,9 @@ struct ExperimentOptions: ParsableArguments {
   var classWeights: String?
   @Option(help: "Validation metric that picks the best checkpoint: accuracy, macro-f1, balanced-accuracy, nll.")
   var select: TrainingSettings.SelectionMetric?
-  @Option(help: "Stop after this many epochs without improvement.") var patience: Int?
+  @Option(help: "Validate, select and save every this many epochs and after the last (default every epoch).")
+  var validateEvery: Int?
+  @Option(help: "Stop after this many validations without improvement.") var patience: Int?
   @Flag(help: "Train in float32 rather than bf16 autocast.") var fp32 = false
   @Option(help: "Random seed (weights, order, augmentation; default 0).") var seed: UInt64?
   @Option(help: "Several seeds, comma-separated: one run per seed in OUTPUT/seed-N (overrides --seed).")
@@ -209,6 +216,7 @@ struct ExperimentOptions: ParsableArguments {
     set(images, \.images)
     set(badImages, \.badImages)
     set(maxMegapixels, \.maxMegapixels)
+    set(trainFraction, \.trainFraction)
     set(model, \.model)
     set(weights, \.weights)
     set(imageSize, \.imageSize)
@@ -216,6 +224,7 @@ struct ExperimentOptions: ParsableArguments {
     if noAugmentation { settings.augmentation = false }
     set(output, \.output)
     set(epochs, \.training.epochs)
+    set(steps, \.training.steps)
     set(optimizer, \.training.optimizer)
     set(learningRate, \.training.learningRate)
     set(momentum, \.training.momentum)
@@ -236,6 +245,7 @@ struct ExperimentOptions: ParsableArguments {
       settings.training.classWeights = values.map { $0! }
     }
     set(select, \.training.selectionMetric)
+    set(validateEvery, \.training.validateEvery)
     set(patience, \.training.earlyStoppingPatience)
     if fp32 { settings.training.mixedPrecision = false }
     set(seed, \.training.seed)
