@@ -81,7 +81,7 @@ public enum SweepPipeline {
         + "\(outcome.skipped.count) finished already, \(pending.filter { states[$0] == .resumable }.count) to resume, "
         + "\(pending.filter { states[$0] == .new }.count) to start; \(jobs) at a time → \(plan.output)/")
     let progress = SweepProgress(total: total, done: outcome.skipped.count, jobs: jobs, say: output.message)
-    let results = Mutex<[(run: Int, failure: String?)]>([])
+    let results = Mutex<[(run: Int, ending: SweepProgress.Ending)]>([])
     let next = Mutex(0)
     // Each worker takes the next pending run until none is left or a stop is asked for.
     let work: @Sendable () -> Void = {
@@ -96,23 +96,27 @@ public enum SweepPipeline {
         let resume = states[index] == .resumable
         progress.started(run.folder.path + (resume ? " (resuming)" : ""))
         let started = ContinuousClock.now
-        var failure: String?
+        var ending = SweepProgress.Ending.trained
         do {
           try runner(run, resume)
         } catch {
-          failure = "\(error)"
+          // A run that ends with an error after a stop was asked for was stopped (it saved where it
+          // was and resumes next time), not broken.
+          ending = stopRequested() ? .stopped : .failed("\(error)")
         }
-        results.withLock { $0.append((index, failure)) }
-        progress.ended(
-          run.folder.path, seconds: (ContinuousClock.now - started) / .seconds(1), failure: failure,
-          interrupted: stopRequested())
+        results.withLock { $0.append((index, ending)) }
+        progress.ended(run.folder.path, seconds: (ContinuousClock.now - started) / .seconds(1), ending: ending)
       }
     }
     let workers = DispatchGroup()
     for _ in 0..<max(1, min(jobs, pending.count)) { DispatchQueue.global().async(group: workers, execute: work) }
     workers.wait()
-    for (index, failure) in results.withLock({ $0 }).sorted(by: { $0.run < $1.run }) {
-      if let failure { outcome.failed.append((index, failure)) } else { outcome.trained.append(index) }
+    for (index, ending) in results.withLock({ $0 }).sorted(by: { $0.run < $1.run }) {
+      switch ending {
+      case .trained: outcome.trained.append(index)
+      case .failed(let reason): outcome.failed.append((index, reason))
+      case .stopped: break
+      }
     }
     outcome.interrupted = stopRequested() && outcome.trained.count + outcome.failed.count < pending.count
     return outcome
@@ -218,15 +222,27 @@ final class SweepProgress: Sendable {
     }
   }
 
-  func ended(_ name: String, seconds: Double, failure: String?, interrupted: Bool) {
+  enum Ending: Sendable {
+    case trained
+    case failed(String)
+    case stopped
+  }
+
+  func ended(_ name: String, seconds: Double, ending: Ending) {
     state.withLock { state in
-      state.done += 1
-      if failure == nil && !interrupted {
+      let outcome: String
+      switch ending {
+      case .trained:
+        state.done += 1
         state.trained += 1
         state.secondsTrained += seconds
+        outcome = "finished in \(durationText(seconds))"
+      case .failed(let reason):
+        state.done += 1
+        outcome = "FAILED: \(reason)"
+      case .stopped:
+        outcome = "stopped; it resumes when the sweep runs again"
       }
-      let outcome =
-        failure.map { "FAILED: \($0)" } ?? (interrupted ? "stopped" : "finished in \(durationText(seconds))")
       var line = "[\(state.done)/\(total)] \(name) \(outcome)"
       if state.trained > 0 && state.done < total {
         let perRun = state.secondsTrained / Double(state.trained)

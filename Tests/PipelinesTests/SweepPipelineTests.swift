@@ -130,6 +130,22 @@ import Testing
     #expect(outcome.trained == [0] && outcome.interrupted)
   }
 
+  /// A run that ends with an error after Ctrl-C (a child `train` exits with status 130 having saved)
+  /// was stopped, not broken: it is neither trained nor failed, and resumes next time.
+  @Test func aRunEndedByTheStopIsNotAFailure() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let sweep = try plan(in: folder)
+    let stop = Atomic<Bool>(false)
+    let outcome = try SweepPipeline.run(
+      sweep, jobs: 1,
+      runner: { run, _ in
+        stop.store(true, ordering: .relaxed)
+        throw RunFolderError(path: run.folder.path, reason: "exited with status 130")
+      }, stopRequested: { stop.load(ordering: .relaxed) })
+    #expect(outcome.trained.isEmpty && outcome.failed.isEmpty && outcome.interrupted)
+  }
+
   /// Two real runs through the training pipeline: a 50% subset trained for a fixed number of steps,
   /// baseline and OS, summarised.
   @Test func realRunsOnASubsetAreTrainedAndSummarised() throws {
