@@ -105,7 +105,8 @@ public enum SweepPipeline {
           ending = stopRequested() ? .stopped : .failed("\(error)")
         }
         results.withLock { $0.append((index, ending)) }
-        progress.ended(run.folder.path, seconds: (ContinuousClock.now - started) / .seconds(1), ending: ending)
+        progress.ended(
+          run.folder.path, seconds: (ContinuousClock.now - started) / .seconds(1), ending: ending, resumed: resume)
       }
     }
     let workers = DispatchGroup()
@@ -228,14 +229,17 @@ final class SweepProgress: Sendable {
     case stopped
   }
 
-  func ended(_ name: String, seconds: Double, ending: Ending) {
+  /// `resumed`: the run continued from a checkpoint, so its time says little about a whole run's.
+  func ended(_ name: String, seconds: Double, ending: Ending, resumed: Bool) {
     state.withLock { state in
       let outcome: String
       switch ending {
       case .trained:
         state.done += 1
-        state.trained += 1
-        state.secondsTrained += seconds
+        if !resumed {
+          state.trained += 1
+          state.secondsTrained += seconds
+        }
         outcome = "finished in \(durationText(seconds))"
       case .failed(let reason):
         state.done += 1

@@ -134,10 +134,21 @@ public struct SweepPlan: Sendable {
         valuesByKey[key, default: []].insert(scalarText(value))
       }
     }
-    let naming = Set(
+    func name(_ combination: [(key: String, value: Node)], keys: Set<String>) -> String {
+      combination.filter { keys.contains($0.key) }.map { "\($0.key)-\(folderSafe(scalarText($0.value)))" }
+        .joined(separator: "_")
+    }
+    var naming = Set(
       keyOrder.filter { key in
         valuesByKey[key]!.count > 1 || overrides.contains { combination in !combination.contains { $0.key == key } }
       })
+    // A setting that goes with another (a warm-up set per training fraction) is left out of the names
+    // when they stay apart without it, last settings first.
+    for key in keyOrder.reversed() where naming.contains(key) {
+      let fewer = naming.subtracting([key])
+      let names = overrides.map { name($0, keys: fewer) }
+      if Set(names).count == names.count { naming = fewer }
+    }
     var combinations: [Combination] = []
     for (index, combination) in overrides.enumerated() {
       var resolved: ExperimentSettings
@@ -151,9 +162,7 @@ public struct SweepPlan: Sendable {
       }
       resolved.seeds = nil
       resolved.output = nil
-      let name =
-        combination.filter { naming.contains($0.key) }.map { "\($0.key)-\(folderSafe(scalarText($0.value)))" }
-        .joined(separator: "_")
+      let name = name(combination, keys: naming)
       let values = combination.map { Setting(key: $0.key, value: scalarText($0.value)) }
       if let same = combinations.first(where: { $0.settings == resolved }) {
         throw problem(

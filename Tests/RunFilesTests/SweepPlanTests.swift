@@ -81,6 +81,15 @@ import Testing
       sweep.combinations.allSatisfy { $0.settings.training.steps == 500 && $0.settings.training.validateEvery == 5 })
     #expect(sweep.combinations.map(\.name) == ["train-fraction-0.1", "train-fraction-1"])
     #expect(sweep.references == [nil, nil], "no baseline, no comparisons")
+    // Settings that go with another are left out of the names when those stay apart without them.
+    let paired = try plan(
+      """
+      grid:
+        - {train-fraction: [0.1], validate-every: [10], warmup-epochs: [10]}
+        - {train-fraction: [1], validate-every: [1], warmup-epochs: [1]}
+      """)
+    #expect(paired.combinations.map(\.name) == ["train-fraction-0.1", "train-fraction-1"])
+    #expect(paired.combinations[0].settings.training.warmupEpochs == 10)
     #expect(reason("grid: {train-fraction: [0, 0.5]}").contains("--train-fraction must be above 0"))
     #expect(reason("grid: {steps: [0]}").contains("--steps must be positive"))
   }
