@@ -105,8 +105,12 @@ public enum SweepPipeline {
           ending = stopRequested() ? .stopped : .failed("\(error)")
         }
         results.withLock { $0.append((index, ending)) }
+        let metrics = (try? JSONFile.read(EvaluationReport.self, from: run.folder.testMetrics)).map {
+          String(format: " · test accuracy %.1f%%, ECE %.4f", $0.accuracy.value * 100, $0.ece.value)
+        }
         progress.ended(
-          run.folder.path, seconds: (ContinuousClock.now - started) / .seconds(1), ending: ending, resumed: resume)
+          run.folder.path, detail: metrics ?? "", seconds: (ContinuousClock.now - started) / .seconds(1),
+          ending: ending, resumed: resume)
       }
     }
     let workers = DispatchGroup()
@@ -227,10 +231,12 @@ final class SweepProgress: Sendable {
     case trained
     case failed(String)
     case stopped
+
   }
 
   /// `resumed`: the run continued from a checkpoint, so its time says little about a whole run's.
-  func ended(_ name: String, seconds: Double, ending: Ending, resumed: Bool) {
+  /// `detail` follows a finished run's time (its test metrics).
+  func ended(_ name: String, detail: String = "", seconds: Double, ending: Ending, resumed: Bool) {
     state.withLock { state in
       let outcome: String
       switch ending {
@@ -240,7 +246,7 @@ final class SweepProgress: Sendable {
           state.trained += 1
           state.secondsTrained += seconds
         }
-        outcome = "finished in \(durationText(seconds))"
+        outcome = "finished in \(durationText(seconds))\(detail)"
       case .failed(let reason):
         state.done += 1
         outcome = "FAILED: \(reason)"

@@ -28,6 +28,7 @@ import Testing
     let first = try Orthocxr.run(["sweep", "--config", file, "--jobs", "2"])
     #expect(first.status == 0, "\(first.output)")
     #expect(first.output.contains("2 to start; 2 at a time"))
+    #expect(first.output.contains("finished in") && first.output.contains("· test accuracy"))
     #expect(first.output.contains("| lambda-0.01 | 1 |"))
     for name in ["summary.md", "summary.csv", "summary.json", "summary.html"] {
       #expect(FileManager.default.fileExists(atPath: "\(folder)/sweep/\(name)"), "\(name) missing")
