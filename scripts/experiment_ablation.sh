@@ -17,14 +17,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.build/release/orthocxr
 [ -x "$BIN" ] || swift build -c release --product orthocxr
-# The sweep starts its runs from its own executable: a copy keeps a rebuild from changing a sweep
-# midway.
-cp "$BIN" /tmp/orthocxr-ablation
 step=${1:?say screen, scarcity or faithfulness}
 shift || true
 case "$step" in
   screen | scarcity)
-    /tmp/orthocxr-ablation sweep --config "experiments/sweep-$step.yaml" --jobs "${JOBS:-2}"
+    # The sweep starts its runs from its own executable: a copy keeps a rebuild from changing a
+    # sweep midway.
+    copy=$(mktemp /tmp/orthocxr-sweep.XXXXXX)
+    trap 'rm -f "$copy"' EXIT
+    cp "$BIN" "$copy"
+    "$copy" sweep --config "experiments/sweep-$step.yaml" --jobs "${JOBS:-2}"
     ;;
   faithfulness)
     [ $# -gt 0 ] || { echo "name the screen's combinations to explain (folder names under runs/ablation/screen)"; exit 2; }
