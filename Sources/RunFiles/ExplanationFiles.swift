@@ -173,15 +173,20 @@ public struct ExplanationComparison: Codable, Sendable {
 
   /// A plain-text table for the terminal.
   public func render() -> String {
+    // Each model's column is as wide as its name (at least 12), with two spaces after it: a long
+    // name is neither cut nor glued to the next column.
+    let widths = names.map { max(12, $0.count + 2) }
+    func cell(_ text: String, _ column: Int) -> String {
+      text.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+    }
     var lines = [
-      "metric            " + names.map { $0.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined()
-        + "difference (95% CI)"
+      "metric            " + cell(names[0], 0) + cell(names[1], 1) + "difference (95% CI)"
     ]
     for row in rows {
       let interval = row.low.map { String(format: " (%+.4f to %+.4f)", $0, row.high ?? 0) } ?? ""
       lines.append(
         row.metric.padding(toLength: 18, withPad: " ", startingAt: 0)
-          + String(format: "%-12.4f%-12.4f", row.first, row.second)
+          + cell(String(format: "%.4f", row.first), 0) + cell(String(format: "%.4f", row.second), 1)
           + String(format: "%+.4f", row.difference) + interval + (row.higherIsBetter ? "" : "  (lower is better)"))
     }
     return lines.joined(separator: "\n")

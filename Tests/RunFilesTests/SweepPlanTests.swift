@@ -117,3 +117,21 @@ import Testing
     #expect(first.keyedValues()["train-fraction"] == "0.25")
   }
 }
+
+/// `explain --compare`'s terminal table keeps a long model name whole, apart from the next column.
+@Suite struct ExplanationComparisonTableTests {
+  @Test func longNamesAreNeitherCutNorGlued() throws {
+    let json = """
+      {"names": ["baseline", "lambda-0.003_os-variant-batch"], "rows": [{"metric": "deletion AUC",
+      "higherIsBetter": false, "first": 0.8144, "second": 0.8385, "difference": 0.0241, "low": 0.0042,
+      "high": 0.0437, "images": 150}]}
+      """
+    let table = try JSONDecoder().decode(ExplanationComparison.self, from: Data(json.utf8)).render()
+    let lines = table.split(separator: "\n").map(String.init)
+    #expect(lines[0].contains("lambda-0.003_os-variant-batch  difference (95% CI)"), "\(lines[0])")
+    // The numbers stand under their names.
+    let secondColumn = try #require(lines[0].range(of: "lambda-0.003")).lowerBound.utf16Offset(in: lines[0])
+    let secondValue = try #require(lines[1].range(of: "0.8385")).lowerBound.utf16Offset(in: lines[1])
+    #expect(secondColumn == secondValue)
+  }
+}
