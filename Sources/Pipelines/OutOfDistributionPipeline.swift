@@ -20,6 +20,9 @@ public enum OutOfDistributionPipeline {
     public var neighbours = 10
     /// Shrinkage of the Mahalanobis covariance; nil: Ledoit–Wolf.
     public var shrinkage: Double?
+    /// The model trained on a subset of the training split (`train-fraction`): the features are
+    /// taken from the same subset, drawn with the same seed.
+    public var trainingSubset: (fraction: Double, seed: UInt64)?
 
     public init() {}
   }
@@ -68,9 +71,15 @@ public enum OutOfDistributionPipeline {
     var trained = try TrainedModel.load(checkpoint, facts: facts)
     trained.outOfDistribution = nil
     say.progress("features of \(train)…")
+    var trainEntries = try loader.entries(train, labelMap: trained.labelMap)
+    if let subset = settings.trainingSubset {
+      trainEntries = TrainingSubset.draw(trainEntries, fraction: subset.fraction, seed: subset.seed)
+    }
     let training = try SplitPredictions(
       model: trained,
-      loader: loader.evaluationLoader(train, labelMap: trained.labelMap, preprocessing: trained.preprocessing),
+      loader: DataLoader(
+        entries: trainEntries, classCount: trained.classes.count, preprocessing: trained.preprocessing,
+        options: loader.options(seed: 0, shuffle: false)),
       features: true)
     say.progress("features of \(validation)…")
     let held = try SplitPredictions(

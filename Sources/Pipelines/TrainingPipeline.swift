@@ -147,26 +147,31 @@ public enum TrainingPipeline {
     say.message("best epoch \(summary.bestEpoch.map(String.init) ?? "–") → \(folder.bestCheckpoint)")
     if let test = settings.test, let val = settings.val {
       (outcome.calibration, outcome.outOfDistribution, outcome.test) = try calibrateAndTest(
-        folder, train: trainSplit, validation: val, test: test, loader: loader, seed: seed,
+        folder, train: trainSplit, trainFraction: settings.trainFraction, validation: val, test: test, loader: loader,
+        seed: seed,
         resamples: hooks.resamples, output: say)
     }
     return outcome
   }
 
   /// Calibrates the folder's best checkpoint on `validation`, fits its out-of-distribution detector
-  /// (features of `train`, thresholds on `validation`) and evaluates it on `test`, writing
+  /// (features of `train`, or of the subset `trainFraction` and `seed` drew from it; thresholds on
+  /// `validation`) and evaluates it on `test`, writing
   /// best-calibrated.safetensors, test-metrics.json, test-metrics-uncalibrated.json and
   /// test-predictions.csv.
   public static func calibrateAndTest(
-    _ folder: RunFolder, train: String, validation: String, test: String, loader: LoaderSettings, seed: UInt64,
-    resamples: Int = 1_000, output say: PipelineOutput = .silent
+    _ folder: RunFolder, train: String, trainFraction: Double? = nil, validation: String, test: String,
+    loader: LoaderSettings, seed: UInt64, resamples: Int = 1_000, output say: PipelineOutput = .silent
   ) throws -> (CalibrationPipeline.Result, OutOfDistributionPipeline.FitResult, EvaluationPipeline.Result) {
     let calibration = try CalibrationPipeline.calibrate(
       checkpoint: folder.bestCheckpoint, on: validation, loader: loader, destination: folder.calibratedCheckpoint)
     say.message(calibration.render())
     say.message("wrote \(calibration.destination)")
+    var fitSettings = OutOfDistributionPipeline.FitSettings()
+    fitSettings.trainingSubset = trainFraction.map { ($0, seed) }
     let detector = try OutOfDistributionPipeline.fit(
-      checkpoint: folder.calibratedCheckpoint, train: train, validation: validation, loader: loader, output: say)
+      checkpoint: folder.calibratedCheckpoint, train: train, validation: validation, loader: loader,
+      settings: fitSettings, output: say)
     say.message(detector.render())
     let evaluation = try EvaluationPipeline.evaluate(
       checkpoint: folder.calibratedCheckpoint, on: test, loader: loader, resamples: resamples, seed: seed)

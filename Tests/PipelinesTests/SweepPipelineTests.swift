@@ -163,9 +163,15 @@ import Testing
         baseline: {lambda: 0}
         output: \(folder)/sweep
         """, source: "test.yaml")
+    let detectorImages = Mutex<[Int]>([])
     let outcome = try SweepPipeline.run(
-      sweep, jobs: 1, runner: { run, resume in _ = try TrainingPipeline.train(run.settings, resume: resume) })
+      sweep, jobs: 1,
+      runner: { run, resume in
+        let trained = try TrainingPipeline.train(run.settings, resume: resume)
+        detectorImages.withLock { $0.append(trained.outOfDistribution?.trainingImages ?? 0) }
+      })
     #expect(outcome.trained == [0, 1] && outcome.failed.isEmpty)
+    #expect(detectorImages.withLock { $0 } == [9, 9], "the OOD detector learns the subset the model trained on")
     let subset = try String(contentsOfFile: sweep.runs[0].folder.trainingSubset, encoding: .utf8)
     #expect(subset.split(separator: "\n").count == 1 + 9, "a heading and half of the 18 images")
     #expect(try String(contentsOfFile: sweep.runs[1].folder.trainingSubset, encoding: .utf8) == subset)
