@@ -99,12 +99,7 @@ public struct ComparisonReport: Sendable {
       throw ComparisonError("\(run.name) was evaluated on other images (or in another order) than \(reference.name)")
     }
     let count = reference.labels.count
-    func meanStd(_ values: [Double]) -> (Double, Double) {
-      let mean = values.reduce(0, +) / Double(values.count)
-      let variance =
-        values.count > 1 ? values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1) : 0
-      return (mean, variance.squareRoot())
-    }
+    func meanStd(_ values: [Double]) -> (Double, Double) { Statistics.meanAndStandardDeviation(values) }
     var rows: [Row] = []
     for (name, compute) in metrics {
       let baselineValues = baseline.compactMap { compute($0.probabilities, $0.labels) }

@@ -12,6 +12,9 @@ public struct EvaluationReport: Codable, Sendable {
       self.low = low
       self.high = high
     }
+
+    /// Whether the interval leaves out zero (for a difference: a clear one).
+    public var excludesZero: Bool { low > 0 || high < 0 }
   }
 
   public struct ClassMetrics: Codable, Sendable {

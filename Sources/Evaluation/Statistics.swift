@@ -3,6 +3,15 @@ import Randomness
 
 /// Seeded bootstrap confidence intervals and McNemar's test, for honest comparisons.
 public enum Statistics {
+  /// The mean and the sample standard deviation (n − 1; 0 for fewer than two values) of values over
+  /// seeds.
+  public static func meanAndStandardDeviation(_ values: [Double]) -> (mean: Double, standardDeviation: Double) {
+    let mean = values.reduce(0, +) / Double(max(values.count, 1))
+    guard values.count > 1 else { return (mean, 0) }
+    let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
+    return (mean, variance.squareRoot())
+  }
+
   /// The percentile bootstrap interval of `statistic` over `sampleCount` samples: `resamples` draws of
   /// sample indices with replacement from a seeded generator; the statistic receives the indices.
   public static func bootstrapInterval(

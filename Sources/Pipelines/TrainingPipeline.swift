@@ -259,10 +259,8 @@ public struct SeedSummary: Equatable {
     self.runs = runs
     rows = columns.compactMap { name, values in
       guard !values.isEmpty else { return nil }
-      let mean = values.reduce(0, +) / Double(values.count)
-      let variance =
-        values.count > 1 ? values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1) : 0
-      return Row(metric: name, mean: mean, standardDeviation: variance.squareRoot())
+      let (mean, standardDeviation) = Statistics.meanAndStandardDeviation(values)
+      return Row(metric: name, mean: mean, standardDeviation: standardDeviation)
     }
   }
 

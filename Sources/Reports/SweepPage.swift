@@ -20,7 +20,7 @@ extension ReportPages {
 
   static func difference(_ value: SweepSummary.Difference?) -> String {
     guard let value else { return "–" }
-    return "<span class=\"\(value.isClear ? "strong" : "")\">" + String(format: "%+.4f", value.value)
+    return "<span class=\"\(value.excludesZero ? "strong" : "")\">" + String(format: "%+.4f", value.value)
       + String(format: " <span class=\"ci\">[%+.4f, %+.4f]</span>", value.low, value.high) + "</span>"
   }
 
@@ -73,7 +73,7 @@ extension ReportPages {
         svg +=
           "<text class=\"tick\" x=\"8\" y=\"\(y + 4)\">\(escape(name))</text>"
           + "<line stroke=\"#0072B2\" stroke-width=\"2\" x1=\"\(x(value.low))\" y1=\"\(y)\" x2=\"\(x(value.high))\" y2=\"\(y)\"/>"
-          + "<circle cx=\"\(x(value.value))\" cy=\"\(y)\" r=\"4\" fill=\"\(value.isClear ? "#D55E00" : "#0072B2")\"/>"
+          + "<circle cx=\"\(x(value.value))\" cy=\"\(y)\" r=\"4\" fill=\"\(value.excludesZero ? "#D55E00" : "#0072B2")\"/>"
       }
       svg +=
         "<text class=\"tick\" x=\"\(left)\" y=\"\(height - 2)\">\(SVGCharts.label(low))</text>"

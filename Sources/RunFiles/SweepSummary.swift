@@ -11,29 +11,12 @@ public struct SweepSummary: Codable, Sendable {
     public var standardDeviation: Double
 
     public init(_ values: [Double]) {
-      let mean = values.reduce(0, +) / Double(max(values.count, 1))
-      self.mean = mean
-      standardDeviation =
-        values.count > 1
-        ? (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)).squareRoot() : 0
+      (mean, standardDeviation) = Statistics.meanAndStandardDeviation(values)
     }
   }
 
   /// candidate − reference, averaged over the seeds both have, with a paired 95% interval.
-  public struct Difference: Codable, Sendable, Equatable {
-    public var value: Double
-    public var low: Double
-    public var high: Double
-
-    public init(value: Double, low: Double, high: Double) {
-      self.value = value
-      self.low = low
-      self.high = high
-    }
-
-    /// Whether the interval leaves out zero.
-    public var isClear: Bool { low > 0 || high < 0 }
-  }
+  public typealias Difference = EvaluationReport.Interval
 
   public struct Row: Codable, Sendable {
     /// The combination's folder name.
@@ -152,7 +135,7 @@ public struct SweepSummary: Codable, Sendable {
         cells += differenced.map { name in
           guard let difference = row.differences[name] else { return row.reference == nil ? "(baseline)" : "–" }
           let text = String(format: "%+.4f [%+.4f, %+.4f]", difference.value, difference.low, difference.high)
-          return difference.isClear ? "**\(text)**" : text
+          return difference.excludesZero ? "**\(text)**" : text
         }
       }
       lines.append("| " + cells.joined(separator: " | ") + " |")
