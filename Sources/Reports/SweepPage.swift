@@ -30,7 +30,7 @@ extension ReportPages {
       "<p>Test metrics of the calibrated models, mean ± std over seeds. "
       + (summary.baseline.isEmpty
         ? "" : "Baseline: \(escape(summary.baseline.map(\.description).joined(separator: ", "))). ")
-      + "\(escape(summary.bootstrap)).</p><table><tr><th>combination</th>"
+      + "Differences: \(escape(summary.bootstrap)).</p><table><tr><th>combination</th>"
       + keys.map { "<th>\(escape($0))</th>" }.joined() + "<th>seeds</th>"
       + SweepSummary.headline.map { "<th>\(escape($0))</th>" }.joined() + "</tr>"
     for row in summary.rows {
@@ -61,7 +61,9 @@ extension ReportPages {
       let low = min(0, rows.map(\.1.low).min()!)
       let high = max(0, rows.map(\.1.high).max()!)
       let span = max(high - low, 1e-9)
-      let (left, width, rowHeight) = (230.0, 260.0, 22.0)
+      // The names stand left of the plot: as wide as the longest (about 5.6 px a character at 10 px).
+      let left = max(120, 16 + 5.6 * Double(rows.map(\.0.count).max() ?? 0))
+      let (width, rowHeight) = (260.0, 22.0)
       let height = Double(rows.count) * rowHeight + 40
       func x(_ value: Double) -> Double { left + (value - low) / span * width }
       var svg =
