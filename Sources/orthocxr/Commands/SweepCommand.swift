@@ -87,6 +87,10 @@ struct SweepCommand: ParsableCommand {
         print("failed: \(plan.runs[index].folder.path): \(reason)")
       }
     }
+    let comparisons = plan.references.compactMap { $0 }.count
+    print(
+      "summarising \(plan.combinations.count) combinations"
+        + (comparisons > 0 ? " (\(comparisons) comparisons, \(resamples) bootstrap resamples each)…" : "…"))
     let summary = try userFacing { try SweepPipeline.summarize(plan, resamples: resamples) }
     let paths = try userFacing { try SweepPipeline.write(summary, to: plan.summaryFolder) }
     print("\n" + summary.markdown().components(separatedBy: "\n### ")[0])
