@@ -38,6 +38,22 @@ import Testing
 
   /// A file whose tensor bytes changed after writing is refused by name when verified; the file
   /// it replaced is kept when asked, byte for byte.
+  /// Inference reads a training checkpoint's model part only: the tensors left out are not read.
+  @Test func onlyTheTensorsAskedForAreRead() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let path = folder + "/training.safetensors"
+    try Safetensors.write(
+      [
+        "model.w": try Tensor([1, 2] as [Float]), "optimizer.w.exp_avg": try Tensor([3, 4] as [Float]),
+        "rng_state": try Tensor([5] as [Float]),
+      ], metadata: ["k": "v"], to: path)
+    let (tensors, metadata) = try Safetensors.read(from: path) { $0.hasPrefix("model.") }
+    #expect(Set(tensors.keys) == ["model.w"])
+    #expect(try tensors["model.w"]!.toArray(Float.self) == [1, 2])
+    #expect(metadata["k"] == "v")
+  }
+
   @Test func aDamagedFileIsRefusedAndThePreviousOneKept() throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }

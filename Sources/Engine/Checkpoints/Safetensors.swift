@@ -50,10 +50,13 @@ public enum Safetensors {
     try writeAtomically(file, to: path, keepingPrevious: previous)
   }
 
-  /// Reads every tensor of a safetensors file, checking the header against the file's size. With
-  /// `verifying`, a file that carries a content hash (`contentHashKey`; OrthoCXR writes one) must
-  /// match it, or it is refused as damaged.
-  public static func read(from path: String, verifying: Bool = false) throws -> (
+  /// Reads the tensors of a safetensors file whose names `including` accepts (every one by default),
+  /// checking the header against the file's size. The file is memory-mapped: a tensor left out is
+  /// never read from disk. With `verifying`, a file that carries a content hash (`contentHashKey`;
+  /// OrthoCXR writes one) must match it, or it is refused as damaged.
+  public static func read(
+    from path: String, verifying: Bool = false, including: (String) -> Bool = { _ in true }
+  ) throws -> (
     tensors: [String: Tensor], metadata: [String: String]
   ) {
     let data: Data
@@ -103,6 +106,7 @@ public enum Safetensors {
         throw CheckpointError(
           path: path, reason: "\(name) (\(dtypeName) \(shape)) has byte range \(begin)..<\(end) that does not fit")
       }
+      guard including(name) else { continue }
       tensors[name] = try data[(dataStart + begin)..<(dataStart + end)].withUnsafeBytes {
         try Tensor.fromBytes($0, shape: shape, dtype: dtype)
       }

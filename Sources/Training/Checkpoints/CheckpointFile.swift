@@ -233,7 +233,11 @@ public enum CheckpointFile {
       throw CheckpointError(path: path, reason: "does not exist")
     }
     if path.hasSuffix(".safetensors") {
-      let (tensors, info) = try Safetensors.read(from: path)
+      // For inference the optimizer state (twice the model's size in a training checkpoint) and the
+      // random state stay on disk.
+      let (tensors, info) = try Safetensors.read(from: path) {
+        !$0.hasPrefix(optimizerPrefix) && $0 != randomStateKey
+      }
       return (
         modelState(of: tensors.filter { !$0.key.hasPrefix(detectorPrefix) }),
         try ModelDescription.parse(info, facts: facts, path: path), try detector(in: tensors, info: info, path: path)
