@@ -10,6 +10,7 @@
 #include <gdcmImage.h>
 #include <gdcmImageReader.h>
 #include <gdcmReader.h>
+#include <gdcmSequenceOfFragments.h>
 #include <gdcmSequenceOfItems.h>
 #include <gdcmStringFilter.h>
 
@@ -52,6 +53,46 @@ bool descriptor_value(const gdcm::DataElement &element, int index, bool is_littl
   if (!bytes || bytes->GetLength() < static_cast<uint32_t>(2 * (index + 1))) return false;
   const unsigned char *p = reinterpret_cast<const unsigned char *>(bytes->GetPointer()) + 2 * index;
   out = is_little_endian ? (p[0] | (p[1] << 8)) : ((p[0] << 8) | p[1]);
+  return true;
+}
+
+/// One frame of DICOM RLE Lossless (PS3.5 Annex G) decoded into little-endian, pixel-interleaved
+/// samples: a 64-byte header (the segment count, then up to 15 segment offsets), then one PackBits
+/// segment per byte of each sample, most significant byte first, sample by sample. Used for colour
+/// with more than 8 bits per sample, where GDCM 3.0.21 hands each pixel's bytes over rotated (a red
+/// pixel's six bytes come out as 00 00 00 ff ff 00); false when the fragment is malformed.
+bool decode_rle_frame(const unsigned char *data, size_t size, size_t pixels, int samples, int bytes_per_sample,
+                      std::vector<char> &out) {
+  auto word = [&](size_t at) {
+    return static_cast<uint32_t>(data[at]) | static_cast<uint32_t>(data[at + 1]) << 8 |
+           static_cast<uint32_t>(data[at + 2]) << 16 | static_cast<uint32_t>(data[at + 3]) << 24;
+  };
+  const int segments = samples * bytes_per_sample;
+  if (size < 64 || segments > 15 || static_cast<int>(word(0)) != segments) return false;
+  out.assign(pixels * segments, 0);
+  for (int segment = 0; segment < segments; ++segment) {
+    size_t at = word(4 + 4 * segment);
+    size_t end = segment + 1 < segments ? word(8 + 4 * segment) : size;
+    if (at < 64 || at > end || end > size) return false;
+    const int sample = segment / bytes_per_sample;
+    const int byte_in_sample = bytes_per_sample - 1 - segment % bytes_per_sample;  // MSB first → last byte
+    size_t written = 0;
+    auto put = [&](unsigned char value) {
+      if (written < pixels) out[(written * samples + sample) * bytes_per_sample + byte_in_sample] = static_cast<char>(value);
+      ++written;
+    };
+    while (at < end && written < pixels) {
+      const int header = static_cast<signed char>(data[at++]);
+      if (header >= 0) {  // the next header + 1 bytes as they are
+        for (int i = 0; i <= header && at < end; ++i) put(data[at++]);
+      } else if (header != -128) {  // the next byte, 1 - header times
+        if (at >= end) break;
+        const unsigned char value = data[at++];
+        for (int i = 0; i < 1 - header; ++i) put(value);
+      }
+    }
+    if (written < pixels) return false;
+  }
   return true;
 }
 
@@ -445,6 +486,24 @@ int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_imag
     }
     size_t samples = static_cast<size_t>(image->width) * image->height * image->samples_per_pixel;
     size_t bytes_per_sample = (image->bits_allocated + 7) / 8;
+    // Multi-byte RLE colour: the first frame decoded here rather than taken from GDCM (see
+    // decode_rle_frame).
+    if (syntax == gdcm::TransferSyntax::RLELossless && image->samples_per_pixel > 1 && bytes_per_sample > 1) {
+      const gdcm::SequenceOfFragments *fragments = dicom.GetDataElement().GetSequenceOfFragments();
+      const gdcm::ByteValue *first =
+          fragments && fragments->GetNumberOfFragments() > 0 ? fragments->GetFragment(0).GetByteValue() : nullptr;
+      std::vector<char> frame;
+      if (!first || !decode_rle_frame(reinterpret_cast<const unsigned char *>(first->GetPointer()), first->GetLength(),
+                                      static_cast<size_t>(image->width) * image->height, image->samples_per_pixel,
+                                      static_cast<int>(bytes_per_sample), frame)) {
+        cdcm_free(image->lut);
+        image->lut = nullptr;
+        set_error(error, error_size, "its RLE pixel data is malformed (segments missing or short)");
+        return 1;
+      }
+      if (buffer.size() < frame.size()) buffer.resize(frame.size());
+      std::copy(frame.begin(), frame.end(), buffer.begin());
+    }
     if (image->bits_allocated != 8 && image->bits_allocated != 16 && image->bits_allocated != 32) {
       cdcm_free(image->lut);
       image->lut = nullptr;
@@ -461,6 +520,14 @@ int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_imag
     bool planar = dicom.GetPlanarConfiguration() == 1 && image->samples_per_pixel > 1;
     size_t plane = static_cast<size_t>(image->width) * image->height;
     int stored = image->bits_stored > 0 ? image->bits_stored : image->bits_allocated;
+    // Unsigned 32-bit samples do not fit the int32 values: keep their top 31 bits and double the
+    // rescale slope, so that the modality values, and the display, come out the same to one part in
+    // 2^31 (the slope reported with the image is then twice the file's).
+    const bool halve = stored >= 32 && image->pixel_representation == 0;
+    if (halve) {
+      image->rescale_slope = (image->rescale_slope == 0 ? 1 : image->rescale_slope) * 2;
+      image->bits_stored = 31;
+    }
     for (size_t i = 0; i < samples; ++i) {
       // Interleave planar data (RRR…GGG…BBB…) as RGBRGB….
       size_t source = planar ? (i % image->samples_per_pixel) * plane + i / image->samples_per_pixel : i;
@@ -472,6 +539,7 @@ int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_imag
       if (image->pixel_representation == 1 && stored < 32 && (raw & (1u << (stored - 1)))) {
         value = static_cast<int32_t>(raw) - (1 << stored);
       }
+      if (halve) value = static_cast<int32_t>(raw >> 1);
       image->values[i] = value;
     }
     return 0;

@@ -91,6 +91,23 @@ import Testing
     }
   }
 
+  /// RLE colour with 16 and 32 bits per sample: bands of known colours (pydicom reads the first row
+  /// as pure red and row 10 as (65535, 32896, 32896) in 16 bits). GDCM hands these pixels' bytes over
+  /// rotated; our own RLE decoding puts each colour where it belongs, and 32-bit samples keep their
+  /// range.
+  @Test(arguments: ["SC_rgb_rle_16bit.dcm", "SC_rgb_rle_32bit.dcm"])
+  func multiByteRLEColourKeepsItsColours(name: String) throws {
+    let image = try ImageReader.read(SharedData.path("dicom/pydicom-test-files/" + name))
+    #expect(image.width == 100 && image.height == 100)
+    func luminance(_ red: Double, _ green: Double, _ blue: Double) -> Double {
+      0.2126 * red + 0.7152 * green + 0.0722 * blue
+    }
+    let half = 32896.0 / 65535  // 0x8080 of 0xFFFF; 0x80808080 of 0xFFFFFFFF is the same share
+    #expect(abs(Double(image.pixels[0]) - luminance(1, 0, 0)) < 1e-3, "row 0 is red: \(image.pixels[0])")
+    #expect(abs(Double(image.pixels[10 * 100]) - luminance(1, half, half)) < 1e-3, "\(image.pixels[10 * 100])")
+    #expect(abs(Double(image.pixels[20 * 100]) - luminance(0, 1, 0)) < 1e-3, "row 20 is green")
+  }
+
   @Test func truncatedChestXRayDICOMIsRejected() throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
