@@ -516,6 +516,15 @@ int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_imag
       set_error(error, error_size, "its pixel data is shorter than its rows and columns say");
       return 1;
     }
+    // Big-endian 32-bit samples: GDCM 3.0.21 swaps the bytes of each 16-bit word (as for OW data),
+    // leaving the two halves of a 32-bit sample in big-endian order (1249000 = 0x00130EE8 comes out
+    // 13 00 e8 0e); put the halves in little-endian order.
+    if (syntax == gdcm::TransferSyntax::ExplicitVRBigEndian && bytes_per_sample == 4) {
+      for (size_t i = 0; i + 4 <= samples * 4; i += 4) {
+        std::swap(buffer[i], buffer[i + 2]);
+        std::swap(buffer[i + 1], buffer[i + 3]);
+      }
+    }
     image->values = static_cast<int32_t *>(std::malloc(samples * sizeof(int32_t)));
     bool planar = dicom.GetPlanarConfiguration() == 1 && image->samples_per_pixel > 1;
     size_t plane = static_cast<size_t>(image->width) * image->height;

@@ -108,6 +108,18 @@ import Testing
     #expect(abs(Double(image.pixels[20 * 100]) - luminance(0, 1, 0)) < 1e-3, "row 20 is green")
   }
 
+  /// One 32-bit RT dose stored three ways (little-endian, big-endian, RLE) decodes to one image: GDCM
+  /// leaves the 16-bit halves of big-endian 32-bit samples in big-endian order, which the decoder
+  /// puts right.
+  @Test func aThirtyTwoBitDoseReadsTheSameInEveryEncoding() throws {
+    let folder = SharedData.path("dicom/pydicom-test-files/")
+    let little = try ImageReader.read(folder + "rtdose.dcm")
+    #expect(little.width == 10 && little.pixels.contains { $0 > 0 })
+    for name in ["rtdose_expb.dcm", "rtdose_rle.dcm"] {
+      #expect(try ImageReader.read(folder + name).pixels == little.pixels, "\(name)")
+    }
+  }
+
   @Test func truncatedChestXRayDICOMIsRejected() throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }
