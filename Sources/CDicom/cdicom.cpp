@@ -474,35 +474,33 @@ int cdcm_decode(const uint8_t *data, size_t size, uint64_t max_pixels, cdcm_imag
       }
     }
 
-    // Decompressed pixel data, then the first frame's samples sign-extended to int32.
-    std::vector<char> buffer(dicom.GetBufferLength());
-    if (buffer.empty() || !dicom.GetBuffer(buffer.data())) {
-      cdcm_free(image->lut);
-      image->lut = nullptr;
-      set_error(error, error_size,
-                std::string("GDCM cannot decode its pixel data (transfer syntax ") +
-                    gdcm::TransferSyntax::GetTSString(dicom.GetTransferSyntax()) + ")");
-      return 1;
-    }
+    // Decompressed pixel data, then the first frame's samples sign-extended to int32. Multi-byte RLE
+    // colour is decoded here (its first frame only) instead of by GDCM (see decode_rle_frame).
     size_t samples = static_cast<size_t>(image->width) * image->height * image->samples_per_pixel;
     size_t bytes_per_sample = (image->bits_allocated + 7) / 8;
-    // Multi-byte RLE colour: the first frame decoded here rather than taken from GDCM (see
-    // decode_rle_frame).
+    std::vector<char> buffer;
     if (syntax == gdcm::TransferSyntax::RLELossless && image->samples_per_pixel > 1 && bytes_per_sample > 1) {
       const gdcm::SequenceOfFragments *fragments = dicom.GetDataElement().GetSequenceOfFragments();
       const gdcm::ByteValue *first =
           fragments && fragments->GetNumberOfFragments() > 0 ? fragments->GetFragment(0).GetByteValue() : nullptr;
-      std::vector<char> frame;
       if (!first || !decode_rle_frame(reinterpret_cast<const unsigned char *>(first->GetPointer()), first->GetLength(),
                                       static_cast<size_t>(image->width) * image->height, image->samples_per_pixel,
-                                      static_cast<int>(bytes_per_sample), frame)) {
+                                      static_cast<int>(bytes_per_sample), buffer)) {
         cdcm_free(image->lut);
         image->lut = nullptr;
         set_error(error, error_size, "its RLE pixel data is malformed (segments missing or short)");
         return 1;
       }
-      if (buffer.size() < frame.size()) buffer.resize(frame.size());
-      std::copy(frame.begin(), frame.end(), buffer.begin());
+    } else {
+      buffer.resize(dicom.GetBufferLength());
+      if (buffer.empty() || !dicom.GetBuffer(buffer.data())) {
+        cdcm_free(image->lut);
+        image->lut = nullptr;
+        set_error(error, error_size,
+                  std::string("GDCM cannot decode its pixel data (transfer syntax ") +
+                      gdcm::TransferSyntax::GetTSString(dicom.GetTransferSyntax()) + ")");
+        return 1;
+      }
     }
     if (image->bits_allocated != 8 && image->bits_allocated != 16 && image->bits_allocated != 32) {
       cdcm_free(image->lut);

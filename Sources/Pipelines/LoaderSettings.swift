@@ -64,11 +64,20 @@ public struct LoaderSettings: Equatable, Sendable {
     _ path: String, labelMap: LabelMap, preprocessing: Preprocessing, seed: UInt64 = 0, cache: ImageCache? = nil,
     shard: Shard? = nil
   ) throws -> DataLoader {
+    try evaluationLoader(
+      entries(path, labelMap: labelMap), classCount: labelMap.classes.count, preprocessing: preprocessing, seed: seed,
+      cache: cache, shard: shard)
+  }
+
+  /// A loader over given entries, in their order, without augmentation (for evaluation).
+  public func evaluationLoader(
+    _ entries: [LabeledEntry], classCount: Int, preprocessing: Preprocessing, seed: UInt64 = 0,
+    cache: ImageCache? = nil, shard: Shard? = nil
+  ) -> DataLoader {
     var options = options(seed: seed, shuffle: false)
     options.shard = shard
     return DataLoader(
-      entries: try entries(path, labelMap: labelMap), classCount: labelMap.classes.count, preprocessing: preprocessing,
-      options: options, cache: cache)
+      entries: entries, classCount: classCount, preprocessing: preprocessing, options: options, cache: cache)
   }
 }
 

@@ -77,9 +77,8 @@ public enum OutOfDistributionPipeline {
     }
     let training = try SplitPredictions(
       model: trained,
-      loader: DataLoader(
-        entries: trainEntries, classCount: trained.classes.count, preprocessing: trained.preprocessing,
-        options: loader.options(seed: 0, shuffle: false)),
+      loader: loader.evaluationLoader(
+        trainEntries, classCount: trained.classes.count, preprocessing: trained.preprocessing),
       features: true)
     say.progress("features of \(validation)…")
     let held = try SplitPredictions(

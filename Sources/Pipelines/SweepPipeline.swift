@@ -38,7 +38,8 @@ public enum SweepPipeline {
   /// changed since): reusing it would mix two experiments in one table.
   public static func state(of run: SweepPlan.Run) throws -> RunState {
     let folder = run.folder
-    if FileManager.default.fileExists(atPath: folder.settingsYAML) {
+    let manager = FileManager.default
+    if manager.fileExists(atPath: folder.settingsYAML) {
       let existing = try folder.readSettings().keyedValues()
       let planned = run.settings.keyedValues()
       let differing = Set(existing.keys).union(planned.keys).subtracting(machineKeys).sorted().filter {
@@ -52,7 +53,6 @@ public enum SweepPipeline {
             + "since it ran; remove the folder or give the sweep another output")
       }
     }
-    let manager = FileManager.default
     if run.settings.test != nil {
       if manager.fileExists(atPath: folder.testPredictions) && manager.fileExists(atPath: folder.testMetrics) {
         return .finished

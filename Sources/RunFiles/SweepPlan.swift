@@ -292,18 +292,3 @@ public struct SweepPlan: Sendable {
     return result.isEmpty ? "empty" : result
   }
 }
-
-extension ExperimentSettings {
-  /// Each setting's value as text, by key (what config.yaml would write): for comparing two runs'
-  /// settings one key at a time.
-  public func keyedValues() -> [String: String] {
-    guard let data = try? JSONEncoder().encode(self),
-      let sections = (try? JSONSerialization.jsonObject(with: data)) as? [String: [String: Any]]
-    else { return [:] }
-    var values: [String: String] = [:]
-    for (_, section) in sections {
-      for (key, value) in section { values[key] = "\(value)" }
-    }
-    return values
-  }
-}

@@ -51,8 +51,6 @@ public final class Trainer {
   public let plannedEpochs: Int
   /// Training stops after this many optimizer steps (`settings.steps`; otherwise no limit).
   let stepLimit: Int
-  /// The epoch being trained or validated (0-based), for messages.
-  var epochInProgress = 0
   let log: TrainingLog
 
   public var lastCheckpointPath: String { folder.lastCheckpoint }
@@ -216,8 +214,7 @@ public final class Trainer {
       }
       let isLastEpoch = position.epoch + 1 >= plannedEpochs || position.step >= stepLimit
       let validating = (position.epoch + 1) % (settings.validateEvery ?? 1) == 0 || isLastEpoch
-      epochInProgress = position.epoch
-      let validation = validating ? try validationLoader.map { try validate(with: $0) } : nil
+      let validation = validating ? try validationLoader.map { try validate(with: $0, epoch: position.epoch) } : nil
       let record = EpochRecord(
         epoch: position.epoch + 1, trainingLoss: lossSum / Double(max(seen, 1)),
         crossEntropy: crossEntropySum / Double(max(seen, 1)),
@@ -284,7 +281,8 @@ public final class Trainer {
     if isLeader { try log.append(event) }
   }
 
-  func validate(with loader: DataLoader) throws -> ValidationMetrics {
+  /// The validation metrics after `epoch` (0-based; named in errors).
+  func validate(with loader: DataLoader, epoch: Int) throws -> ValidationMetrics {
     var (logits, labels, indices) = try Predictor.logits(
       of: model, on: loader, mixedPrecision: settings.mixedPrecision)
     if let dataParallel {
@@ -295,7 +293,7 @@ public final class Trainer {
       labels = indices.map { loader.entries[$0].classIndex }
     }
     guard logits.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
-      throw TrainingError.nonFiniteValidation(epoch: epochInProgress)
+      throw TrainingError.nonFiniteValidation(epoch: epoch)
     }
     let probabilities = softmax(logits)
     let report = ClassificationMetrics.evaluate(probabilities: probabilities, labels: labels)
