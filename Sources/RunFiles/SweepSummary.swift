@@ -107,8 +107,8 @@ public struct SweepSummary: Codable, Sendable {
     return try CSVTable.text(header: header, rows: lines)
   }
 
-  /// The main table, then each combination's comparison with its reference.
-  public func markdown() -> String {
+  /// The main table, then (with `comparisons`) each combination's comparison with its reference.
+  public func markdown(comparisons: Bool = true) -> String {
     var lines = [
       "Sweep \(source): \(rows.count) combinations; test metrics of the calibrated models, mean ± std over seeds"
         + (baseline.isEmpty
@@ -143,7 +143,7 @@ public struct SweepSummary: Codable, Sendable {
     if !missingRuns.isEmpty {
       lines += ["", "Not finished (left out above): " + missingRuns.joined(separator: ", ")]
     }
-    for row in rows {
+    for row in rows where comparisons {
       guard let comparison = row.comparison, let reference = row.reference else { continue }
       lines += ["", "### \(row.name) vs \(reference)", "", comparison]
     }

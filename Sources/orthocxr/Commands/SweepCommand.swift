@@ -93,7 +93,7 @@ struct SweepCommand: ParsableCommand {
         + (comparisons > 0 ? " (\(comparisons) comparisons, \(resamples) bootstrap resamples each)…" : "…"))
     let summary = try userFacing { try SweepPipeline.summarize(plan, resamples: resamples) }
     let paths = try userFacing { try SweepPipeline.write(summary, to: plan.summaryFolder) }
-    print("\n" + summary.markdown().components(separatedBy: "\n### ")[0])
+    print("\n" + summary.markdown(comparisons: false))
     print("wrote \(paths.joined(separator: ", "))")
     if !summary.missingRuns.isEmpty {
       print("\(summary.missingRuns.count) run(s) not finished; run the sweep again to train them")
