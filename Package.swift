@@ -112,7 +112,8 @@ let package = Package(
     .testTarget(
       name: "PipelinesTests",
       dependencies: [
-        "Pipelines", "Training", "RunFiles", "Datasets", "Engine", "Models", "Imaging", "Evaluation", "TestSupport",
+        "Pipelines", "Training", "RunFiles", "Datasets", "Engine", "Models", "Imaging", "Evaluation", "Explanations",
+        "TestSupport",
       ]),
     // Runs the built orthocxr: exit codes, messages, and the whole pipeline on the mini split.
     .testTarget(name: "CLITests", dependencies: ["TestSupport", "Serving", "Digests"]),

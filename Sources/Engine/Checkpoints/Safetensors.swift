@@ -100,8 +100,9 @@ public enum Safetensors {
         throw CheckpointError(path: path, reason: "\(name) has dtype \(dtypeName), which OrthoCXR does not read")
       }
       let (begin, end) = (offsets[0], offsets[1])
-      guard shape.allSatisfy({ $0 >= 0 }), begin >= 0, begin <= end, dataStart + end <= data.count,
-        end - begin == shape.reduce(1, *) * dtype.byteCount
+      // Checked arithmetic: a hostile header's shape or offsets overflow Int (fuzz/corpus/safetensors).
+      guard let byteCount = byteCount(of: shape, elementSize: dtype.byteCount), begin >= 0, begin <= end,
+        end <= data.count - dataStart, end - begin == byteCount
       else {
         throw CheckpointError(
           path: path, reason: "\(name) (\(dtypeName) \(shape)) has byte range \(begin)..<\(end) that does not fit")
@@ -113,6 +114,18 @@ public enum Safetensors {
     }
     return (tensors, metadata)
   }
+}
+
+/// The bytes a tensor of `shape` takes, or nil for a negative size or a product beyond Int.
+func byteCount(of shape: [Int], elementSize: Int) -> Int? {
+  var count = elementSize
+  for size in shape {
+    guard size >= 0 else { return nil }
+    let (product, overflow) = count.multipliedReportingOverflow(by: size)
+    guard !overflow else { return nil }
+    count = product
+  }
+  return count
 }
 
 /// A checkpoint that cannot be read, written or applied, naming the file and the reason.

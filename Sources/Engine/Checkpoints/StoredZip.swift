@@ -15,7 +15,7 @@ struct StoredZip {
     self.data = data
     let base = data.startIndex
     func integer(_ offset: Int, _ size: Int) throws -> Int {
-      guard offset >= 0, offset + size <= data.count else {
+      guard offset >= 0, offset <= data.count - size else {
         throw Failure(description: "the zip directory is truncated")
       }
       var value = 0
@@ -47,6 +47,11 @@ struct StoredZip {
       entryCount = try integer(zip64Record + 32, 8)
       directoryOffset = try integer(zip64Record + 48, 8)
     }
+    // Each directory entry takes at least 46 bytes: a larger count (or a negative one, from a 64-bit
+    // field with its top bit set) cannot be true.
+    guard entryCount >= 0, entryCount <= data.count / 46 else {
+      throw Failure(description: "the zip directory claims \(entryCount) entries")
+    }
 
     var entries: [String: Range<Int>] = [:]
     var offset = directoryOffset
@@ -76,6 +81,9 @@ struct StoredZip {
           if localHeader == 0xFFFF_FFFF { localHeader = try integer(field, 8) }
         }
         extra += 4 + length
+      }
+      guard size >= 0, size <= data.count, localHeader >= 0, localHeader <= data.count else {
+        throw Failure(description: "entry \(name) claims a size or position beyond the file")
       }
       guard method == 0 else {
         throw Failure(

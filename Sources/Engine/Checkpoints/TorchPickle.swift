@@ -320,10 +320,19 @@ enum TorchPickle {
         }
         storages[key] = storage
       }
-      // The furthest element the view reaches must lie inside the storage.
-      let reach = zip(shape, strides).reduce(offset) { $0 + ($1.0 > 0 ? ($1.0 - 1) * $1.1 : 0) }
+      // The furthest element the view reaches must lie inside the storage (checked arithmetic: a
+      // hostile file's sizes and strides overflow Int).
+      func reach() -> Int? {
+        var furthest = offset
+        for (size, stride) in zip(shape, strides) where size > 0 {
+          let (step, overflow) = (size - 1).multipliedReportingOverflow(by: stride)
+          guard !overflow, step <= Int.max - furthest else { return nil }
+          furthest += step
+        }
+        return furthest
+      }
       guard shape.allSatisfy({ $0 >= 0 }), strides.allSatisfy({ $0 >= 0 }), offset >= 0,
-        shape.contains(0) || reach < storage.elementCount
+        shape.contains(0) || (reach().map { $0 < storage.elementCount } ?? false)
       else { throw PickleError("a tensor of shape \(shape) reaches past the end of storage \(key)") }
       return try storage.strided(shape: shape, strides: strides, offset: offset).contiguous().clone()
     }
