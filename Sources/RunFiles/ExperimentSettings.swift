@@ -80,6 +80,11 @@ public struct ExperimentSettings: Equatable, Sendable {
       throw RunFileError(path: source, reason: "the configuration must be a mapping of settings (key: value)")
     }
     do {
+      try refuseBaseSixtyNumbers(in: root)
+    } catch let problem as SettingsProblem {
+      throw RunFileError(path: source, reason: problem.description)
+    }
+    do {
       return try YAMLDecoder().decode(ExperimentSettings.self, from: text)
     } catch let problem as SettingsProblem {
       throw RunFileError(path: source, reason: problem.description)
@@ -89,6 +94,33 @@ public struct ExperimentSettings: Equatable, Sendable {
         throw RunFileError(path: source, reason: problem.description)
       }
       throw RunFileError(path: source, reason: DecodingProblem.describe(error))
+    }
+  }
+
+  /// Refuses plain scalars of digits and colons anywhere in `node`. YAML 1.1 reads `1:30` as a base-60
+  /// number (90), and Yams traps on one that overflows Int (`image-size: 1:1:1:1:1:1:1:1:1:1:1:1` ended
+  /// the process; found by scripts/fuzz experiment-yaml, kept in fuzz/corpus). No setting needs one, so
+  /// such a value is refused by name before anything decodes it.
+  static func refuseBaseSixtyNumbers(in node: Node) throws {
+    switch node {
+    case .scalar(let scalar):
+      let parts = scalar.string.trimmingPrefix(while: { $0 == "-" || $0 == "+" }).split(
+        separator: ":", omittingEmptySubsequences: false)
+      if scalar.style == .plain, parts.count > 1,
+        parts.allSatisfy({ part in
+          !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "_") }
+        })
+      {
+        throw SettingsProblem(
+          "\"\(scalar.string.prefix(40))\" reads as a base-60 number in YAML; quote it, or write a plain number")
+      }
+    case .mapping(let mapping):
+      for (key, value) in mapping {
+        try refuseBaseSixtyNumbers(in: key)
+        try refuseBaseSixtyNumbers(in: value)
+      }
+    case .sequence(let sequence):
+      for item in sequence { try refuseBaseSixtyNumbers(in: item) }
     }
   }
 

@@ -91,7 +91,12 @@ public struct SweepPlan: Sendable {
     } catch {
       throw problem("the sweep file is not valid YAML: \(error)")
     }
-    guard let mapping = root?.mapping else { throw problem("the sweep file must be a mapping of settings") }
+    guard let root, let mapping = root.mapping else { throw problem("the sweep file must be a mapping of settings") }
+    do {
+      try ExperimentSettings.refuseBaseSixtyNumbers(in: root)
+    } catch let error as SettingsProblem {
+      throw problem(error.description)
+    }
     var base: [(key: Node, value: Node)] = []
     var gridNode: Node?
     var baselineNode: Node?

@@ -113,6 +113,28 @@ import Testing
     #expect(problem("model: [unclosed").contains("not valid YAML"))
   }
 
+  /// Yams traps on a base-60 integer that overflows Int (a fuzzing finding): such values are refused
+  /// by name, in experiment and sweep files alike, before Yams decodes them; quoted they are strings.
+  @Test func baseSixtyNumbersAreRefusedBeforeYamsOverflowsOnThem() throws {
+    for yaml in [
+      "image-size: 1:1:1:1:1:1:1:1:1:1:1:1", "training: {epochs: 9223372036854775807:59}", "seeds: [1, 2:30]",
+    ] {
+      #expect {
+        _ = try ExperimentSettings.parse(yaml: yaml, source: "x.yaml")
+      } throws: { error in
+        "\(error)".hasPrefix("x.yaml") && "\(error)".contains("reads as a base-60 number")
+      }
+    }
+    #expect {
+      _ = try SweepPlan.parse(yaml: "output: s\ngrid: {image-size: [64, 1:1:1:1:1:1:1:1:1:1:1:1]}", source: "s.yaml")
+    } throws: { "\($0)".contains("reads as a base-60 number") }
+    // Quoted, it is a string (and this setting then wants a number); colons elsewhere are untouched.
+    #expect {
+      _ = try ExperimentSettings.parse(yaml: "image-size: \"1:30\"", source: "x.yaml")
+    } throws: { !"\($0)".contains("base-60") }
+    #expect(try ExperimentSettings.parse(yaml: "device: cuda:1", source: "x.yaml").device == "cuda:1")
+  }
+
   @Test func theDeviceIsASettingAndOnlyDeviceNamesPass() throws {
     let settings = try ExperimentSettings.parse(yaml: "machine: {device: cuda:1, threads: 4}", source: "gpu.yaml")
     #expect(settings.device == "cuda:1" && settings.threads == 4)
