@@ -526,6 +526,70 @@ int ct_batch_norm(ct_tensor *out, ct_tensor input, ct_tensor weight, ct_tensor b
                                      optional_tensor(running_mean), optional_tensor(running_var),
                                      training != 0, momentum, eps, /*cudnn_enabled=*/true)))
 }
+// MARK: Inference: fused convolutions (oneDNN's ops, the ones PyTorch's compiler uses on CPU)
+
+namespace {
+// The registered operator, or nullptr where this libtorch lacks it (built without oneDNN). Found
+// once; called boxed, which does not depend on the kernel's C++ signature.
+const c10::OperatorHandle *mkldnn_op(const char *name, const char *overload) {
+  auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
+  return handle ? new c10::OperatorHandle(*handle) : nullptr;
+}
+const c10::OperatorHandle *pointwise() {
+  static const c10::OperatorHandle *op = mkldnn_op("mkldnn::_convolution_pointwise", "");
+  return op;
+}
+const c10::OperatorHandle *pointwise_binary() {
+  static const c10::OperatorHandle *op = mkldnn_op("mkldnn::_convolution_pointwise", "binary");
+  return op;
+}
+const c10::OperatorHandle *reorder_weight() {
+  static const c10::OperatorHandle *op = mkldnn_op("mkldnn::_reorder_convolution_weight", "");
+  return op;
+}
+std::vector<int64_t> pair(const int64_t *values) { return {values[0], values[1]}; }
+at::Tensor call(const c10::OperatorHandle *op, torch::jit::Stack stack) {
+  TORCH_CHECK(op != nullptr, "this libtorch has no oneDNN fused convolutions");
+  op->callBoxed(&stack);
+  return stack.back().toTensor();
+}
+c10::IValue optional_ivalue(ct_tensor t) { return t ? c10::IValue(T(t)) : c10::IValue(); }
+}  // namespace
+
+int ct_fused_convolution_available(void) {
+  static const bool available =
+      at::hasMKLDNN() && pointwise() && pointwise_binary() && reorder_weight();
+  return available ? 1 : 0;
+}
+
+int ct_conv2d_prepack_weight(ct_tensor *out, ct_tensor weight, const int64_t *stride,
+                             const int64_t *padding, const int64_t *dilation, int64_t groups,
+                             const int64_t *input_size) {
+  PROTECT(*out = wrap(call(reorder_weight(),
+                           {T(weight), pair(padding), pair(stride), pair(dilation), groups,
+                            input_size ? c10::IValue(std::vector<int64_t>(input_size, input_size + 4))
+                                       : c10::IValue()})))
+}
+
+int ct_conv2d_fused(ct_tensor *out, ct_tensor input, ct_tensor weight, ct_tensor bias,
+                    const int64_t *stride, const int64_t *padding, const int64_t *dilation,
+                    int64_t groups, int relu) {
+  PROTECT(*out = wrap(call(pointwise(), {T(input), T(weight), optional_ivalue(bias), pair(padding),
+                                         pair(stride), pair(dilation), groups,
+                                         std::string(relu ? "relu" : "none"),
+                                         c10::List<std::optional<at::Scalar>>(), c10::IValue()})))
+}
+
+int ct_conv2d_fused_add_relu(ct_tensor *out, ct_tensor input, ct_tensor residual, ct_tensor weight,
+                             ct_tensor bias, const int64_t *stride, const int64_t *padding,
+                             const int64_t *dilation, int64_t groups) {
+  PROTECT(*out = wrap(call(pointwise_binary(),
+                           {T(input), T(residual), T(weight), optional_ivalue(bias), pair(padding),
+                            pair(stride), pair(dilation), groups, std::string("add"),
+                            c10::IValue(), c10::IValue(std::string("relu")),
+                            c10::List<std::optional<at::Scalar>>(), c10::IValue()})))
+}
+
 int ct_linear(ct_tensor *out, ct_tensor input, ct_tensor weight, ct_tensor bias) {
   PROTECT(*out = wrap(at::linear(T(input), T(weight), optional_tensor(bias))))
 }

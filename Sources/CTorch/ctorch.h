@@ -293,6 +293,25 @@ int ct_cross_entropy(ct_tensor *out, ct_tensor logits, ct_tensor target, ct_tens
                      int reduction, int64_t ignore_index, double label_smoothing);
 int ct_mse_loss(ct_tensor *out, ct_tensor input, ct_tensor target, int reduction);
 
+// MARK: Inference: convolutions with BatchNorm folded in and the activation fused (oneDNN, CPU)
+
+/// 1 when this libtorch has oneDNN's fused convolutions (mkldnn::_convolution_pointwise and its
+/// .binary overload) for CPU tensors, else 0.
+int ct_fused_convolution_available(void);
+/// The weight reordered once into oneDNN's blocked layout for inputs of `input_size` (4 values;
+/// NULL: any), so that each call need not reorder it again.
+int ct_conv2d_prepack_weight(ct_tensor *out, ct_tensor weight, const int64_t *stride,
+                             const int64_t *padding, const int64_t *dilation, int64_t groups,
+                             const int64_t *input_size);
+/// conv2d (bias may be NULL), then ReLU when `relu` is 1, in one oneDNN primitive.
+int ct_conv2d_fused(ct_tensor *out, ct_tensor input, ct_tensor weight, ct_tensor bias,
+                    const int64_t *stride, const int64_t *padding, const int64_t *dilation,
+                    int64_t groups, int relu);
+/// relu(conv2d(input) + residual), in one oneDNN primitive: a residual block's end.
+int ct_conv2d_fused_add_relu(ct_tensor *out, ct_tensor input, ct_tensor residual, ct_tensor weight,
+                             ct_tensor bias, const int64_t *stride, const int64_t *padding,
+                             const int64_t *dilation, int64_t groups);
+
 // MARK: Serialization
 
 /// Writes a {name: tensor} dictionary that Python's torch.load reads.

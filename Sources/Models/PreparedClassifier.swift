@@ -1,0 +1,100 @@
+import Engine
+
+/// A trained classifier prepared once for inference: every BatchNorm folded into the convolution
+/// before it, and on CPU each convolution run with its ReLU (or its block's residual addition and
+/// ReLU) as one oneDNN primitive with its weight reordered once (see `FoldedConvolution`). The
+/// features and logits are the model's in eval mode, to float rounding, at about twice the speed on
+/// CPU (docs/benchmarks.md).
+///
+/// A snapshot: it keeps the weights of the moment it was made, so prepare again after training or
+/// loading changes them. No gradients flow through it: Grad-CAM and training use the model itself.
+/// ResNets only (`prepare` gives nil for a DenseNet, whose BatchNorms come before their
+/// convolutions); float32 only (a bfloat16 model runs through the model).
+public final class PreparedClassifier: @unchecked Sendable {
+  // @unchecked: nothing is written after init; libtorch reads the tensors from any thread.
+  private let stem: FoldedConvolution
+  private let blocks: [PreparedBlock]
+  private let classifierWeight: Tensor
+  private let classifierBias: Tensor?
+  /// Whether the convolutions run as oneDNN's fused primitives (else as folded `conv2d`s).
+  public let isFused: Bool
+
+  /// The prepared form of `model`, or nil when it has none (not a ResNet, or not float32).
+  public static func prepare(_ model: any ImageClassifier, fusing: Bool = true) throws -> PreparedClassifier? {
+    guard let resnet = model as? ResNet, resnet.conv1.weight.dtype == .float32 else { return nil }
+    return try PreparedClassifier(resnet, fusing: fusing)
+  }
+
+  private init(_ model: ResNet, fusing: Bool) throws {
+    stem = try FoldedConvolution(model.conv1, model.bn1, fusing: fusing)
+    var blocks: [PreparedBlock] = []
+    for stage in [model.layer1, model.layer2, model.layer3, model.layer4] {
+      for block in stage.layers {
+        blocks.append(try PreparedBlock(block, fusing: fusing))
+      }
+    }
+    self.blocks = blocks
+    classifierWeight = try noGrad { try model.fc.weight.clone() }
+    classifierBias = try noGrad { try model.fc.bias?.clone() }
+    isFused = stem.isFused
+  }
+
+  /// The penultimate features (N, D), as `ImageClassifier.penultimateFeatures`.
+  public func penultimateFeatures(_ input: Tensor) throws -> Tensor {
+    try noGrad {
+      var x = try Functional.maxPool2d(stem(input, relu: true), kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))
+      for block in blocks { x = try block(x) }
+      return try Functional.adaptiveAvgPool2d(x, outputSize: (1, 1)).flattened(from: 1)
+    }
+  }
+
+  /// Logits and penultimate features from one pass.
+  public func logitsAndFeatures(_ input: Tensor) throws -> (logits: Tensor, features: Tensor) {
+    let features = try penultimateFeatures(input)
+    return (try noGrad { try Functional.linear(features, weight: classifierWeight, bias: classifierBias) }, features)
+  }
+
+  /// The logits.
+  public func callAsFunction(_ input: Tensor) throws -> Tensor { try logitsAndFeatures(input).logits }
+}
+
+/// A residual block with its convolutions folded: a BasicBlock (two 3x3) or a Bottleneck (1x1, 3x3,
+/// 1x1), the last one adding the shortcut and applying ReLU.
+private struct PreparedBlock {
+  let convolutions: [FoldedConvolution]
+  let shortcut: FoldedConvolution?
+
+  init(_ block: any Module, fusing: Bool) throws {
+    func projection(_ downsample: Sequential?) throws -> FoldedConvolution? {
+      guard let downsample else { return nil }
+      guard downsample.layers.count == 2, let convolution = downsample.layers[0] as? Conv2d,
+        let norm = downsample.layers[1] as? BatchNorm2d
+      else { throw TorchError("a ResNet shortcut is not a convolution and a BatchNorm") }
+      return try FoldedConvolution(convolution, norm, fusing: fusing)
+    }
+    switch block {
+    case let basic as BasicBlock:
+      convolutions = [
+        try FoldedConvolution(basic.conv1, basic.bn1, fusing: fusing),
+        try FoldedConvolution(basic.conv2, basic.bn2, fusing: fusing),
+      ]
+      shortcut = try projection(basic.downsample)
+    case let bottleneck as Bottleneck:
+      convolutions = [
+        try FoldedConvolution(bottleneck.conv1, bottleneck.bn1, fusing: fusing),
+        try FoldedConvolution(bottleneck.conv2, bottleneck.bn2, fusing: fusing),
+        try FoldedConvolution(bottleneck.conv3, bottleneck.bn3, fusing: fusing),
+      ]
+      shortcut = try projection(bottleneck.downsample)
+    default:
+      throw TorchError("\(type(of: block)) is not a ResNet block")
+    }
+  }
+
+  func callAsFunction(_ input: Tensor) throws -> Tensor {
+    let residual = try shortcut?(input) ?? input
+    var x = input
+    for convolution in convolutions.dropLast() { x = try convolution(x, relu: true) }
+    return try convolutions.last!.addingResidualThenReLU(x, residual: residual)
+  }
+}

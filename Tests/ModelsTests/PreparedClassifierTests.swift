@@ -1,0 +1,77 @@
+import Testing
+
+@testable import Engine
+@testable import Models
+
+/// The prepared (folded, fused) ResNet gives the model's eval-mode features and logits.
+@Suite struct PreparedClassifierTests {
+  /// A model whose BatchNorms are far from the identity they start as, so that folding them matters:
+  /// random scales, shifts, means and variances.
+  static func modelWithTrainedLookingNorms(_ architecture: Architecture, channels: Int) throws -> any ImageClassifier {
+    Torch.seed(7)
+    let model = try architecture.make(classCount: 3, inputChannels: channels)
+    try noGrad {
+      for (_, module) in model.namedModules() {
+        guard let norm = module as? BatchNorm2d else { continue }
+        try norm.weight.uniform_(from: 0.5, to: 1.5)
+        try norm.bias.uniform_(from: -0.2, to: 0.2)
+        try norm.runningMean.uniform_(from: -0.3, to: 0.3)
+        try norm.runningVar.uniform_(from: 0.5, to: 2)
+      }
+    }
+    model.eval()
+    return model
+  }
+
+  static func largestDifference(_ a: Tensor, _ b: Tensor) throws -> Float {
+    try (a - b).abs().toArray(Float.self).max() ?? .infinity
+  }
+
+  @Test(arguments: [(Architecture.resnet18, 3, true), (.resnet18, 1, false), (.resnet50, 1, true)])
+  func preparedResNetGivesTheModelsOutputs(architecture: Architecture, channels: Int, fusing: Bool) throws {
+    let model = try Self.modelWithTrainedLookingNorms(architecture, channels: channels)
+    let prepared = try #require(try PreparedClassifier.prepare(model, fusing: fusing))
+    #expect(prepared.isFused == (fusing && FoldedConvolution.fusionIsAvailable))
+    for batch in [1, 3] {  // oneDNN's weight layout is chosen once; any batch size must still work
+      let input = try Tensor.randn([batch, channels, 64, 64])
+      let (logits, features) = try noGrad { try model.logitsAndFeatures(input) }
+      let (preparedLogits, preparedFeatures) = try prepared.logitsAndFeatures(input)
+      #expect(preparedLogits.shape == logits.shape && preparedFeatures.shape == features.shape)
+      // Float rounding only: the logits are of order 1, the features of order 0.1–10.
+      #expect(try Self.largestDifference(preparedLogits, logits) < 1e-3)
+      #expect(try Self.largestDifference(preparedFeatures, features) < 1e-3)
+      // Not trivially equal: a prepared model that skipped its BatchNorms would be far off.
+      #expect(try Self.largestDifference(logits, Tensor.zeros(logits.shape)) > 1e-2)
+    }
+  }
+
+  @Test func aFoldedConvolutionIsItsConvolutionThenBatchNorm() throws {
+    Torch.seed(3)
+    let convolution = try Conv2d(4, 6, kernelSize: 3, stride: 2, padding: 1, bias: true)
+    let norm = try BatchNorm2d(6)
+    try noGrad {
+      try norm.weight.uniform_(from: 0.5, to: 1.5)
+      try norm.bias.uniform_(from: -1, to: 1)
+      try norm.runningMean.uniform_(from: -1, to: 1)
+      try norm.runningVar.uniform_(from: 0.25, to: 4)
+    }
+    norm.eval()
+    let input = try Tensor.randn([2, 4, 9, 9])
+    let residual = try Tensor.randn([2, 6, 5, 5])
+    let expected = try noGrad { try norm(convolution(input)) }
+    for fusing in [true, false] {
+      let folded = try FoldedConvolution(convolution, norm, fusing: fusing)
+      let plain = try folded(input)
+      #expect(try Self.largestDifference(plain, expected) < 1e-5)
+      let rectified = try folded(input, relu: true)
+      #expect(try Self.largestDifference(rectified, try expected.relu()) < 1e-5)
+      let block = try folded.addingResidualThenReLU(input, residual: residual)
+      #expect(try Self.largestDifference(block, try (expected + residual).relu()) < 1e-5)
+    }
+  }
+
+  @Test func aDenseNetHasNoPreparedForm() throws {
+    let model = try Architecture.densenet121.make(classCount: 3, inputChannels: 1)
+    #expect(try PreparedClassifier.prepare(model) == nil)
+  }
+}
