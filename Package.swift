@@ -80,8 +80,8 @@ let package = Package(
     .target(
       name: "Serving",
       dependencies: [
-        "Pipelines", "Training", "Explanations", "Imaging", "Datasets", "Engine", "Evaluation", "RunFiles", "Digests",
-        .product(name: "Hummingbird", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
+        "Pipelines", "Training", "Explanations", "Imaging", "Datasets", "Engine", "Models", "Evaluation", "RunFiles",
+        "Digests", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift"),
       ]),
     .executableTarget(
       name: "orthocxr",

@@ -4,6 +4,7 @@ import Evaluation
 import Explanations
 import Foundation
 import Imaging
+import Models
 import Training
 
 /// One model answering predictions with dynamic batching: requests that arrive together are gathered
@@ -63,6 +64,9 @@ public final class PredictionService: @unchecked Sendable {
   private var stopped = false
   private var batchSizes: [Int] = []
   private let explainer: CAMExplainer
+  /// The model folded and fused for inference (a ResNet on CPU), for requests without a heatmap;
+  /// heatmaps need gradients, so they run through the model itself.
+  private let prepared: PreparedClassifier?
 
   /// Loads the checkpoint and starts the worker thread, which runs until `shutdown()`.
   public init(
@@ -74,6 +78,7 @@ public final class PredictionService: @unchecked Sendable {
     try trained.model.place(on: device)
     trained.model.eval()
     explainer = try CAMExplainer(classifier: trained.model)
+    prepared = device == .cpu ? try PreparedClassifier.prepare(trained.model) : nil
     self.maxBatch = max(1, maxBatch)
     self.maxWait = maxWait
     self.queueLimit = max(1, queueLimit)
@@ -177,11 +182,15 @@ public final class PredictionService: @unchecked Sendable {
       logits = result.logits
       maps = result
       // Class activation maps do not give the penultimate features: one more forward pass.
-      if detector != nil { features = try noGrad { try trained.model.penultimateFeatures(batch) } }
+      if detector != nil {
+        features = try noGrad { try prepared?.penultimateFeatures(batch) ?? trained.model.penultimateFeatures(batch) }
+      }
     } else if detector != nil {
-      (logits, features) = try noGrad { try trained.model.logitsAndFeatures(batch) }
+      (logits, features) = try noGrad {
+        try prepared?.logitsAndFeatures(batch) ?? trained.model.logitsAndFeatures(batch)
+      }
     } else {
-      logits = try noGrad { try trained.model(batch) }
+      logits = try noGrad { try prepared?(batch) ?? trained.model(batch) }
     }
     let logitRows = try Predictor.rows(logits)
     let featureRows = try features.map { try Predictor.rows($0) }

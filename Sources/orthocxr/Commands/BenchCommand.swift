@@ -20,7 +20,9 @@ struct ModelBench: ParsableCommand {
     abstract: "Measure training and inference images per second (use a release build).",
     discussion: """
       Times full training steps (forward, cross-entropy, backward, SGD with momentum) and inference
-      forward passes under no-grad, on random images, after warm-up steps that are not counted.
+      forward passes under no-grad, on random images, after warm-up steps that are not counted; for a
+      ResNet in float32 also the prepared model that predict, evaluate and serve run (BatchNorm folded
+      into the convolutions, oneDNN's fused convolution + ReLU and + residual, weights reordered once).
       `--precision both` measures float32 and then bfloat16 autocast with channels-last weights and
       inputs. Compare with scripts/bench_pytorch.py, which runs the same steps in PyTorch.
       """
@@ -120,6 +122,17 @@ struct ModelBench: ParsableCommand {
           _ = try noGrad { try Autocast.run(if: mixed, on: device) { try network(images) } }
         }
         report("inference", label, rate)
+        // What predict, evaluate and serve run in float32: BatchNorm folded, oneDNN's fused
+        // convolutions with weights reordered once (PreparedClassifier).
+        if !mixed, let prepared = try PreparedClassifier.prepare(network) {
+          let preparedLabel = prepared.isFused ? "fp32 prepared (folded + fused)" : "fp32 prepared (folded)"
+          let rate = try imagesPerSecond(
+            "infer  \(preparedLabel)", batchSize: batchSize, steps: steps, warmup: warmup, device: device
+          ) {
+            _ = try prepared(images)
+          }
+          report("inference", preparedLabel, rate)
+        }
       }
     }
   }
