@@ -9,7 +9,8 @@ import Engine
 /// A snapshot: it keeps the weights of the moment it was made, so prepare again after training or
 /// loading changes them. No gradients flow through it: Grad-CAM and training use the model itself.
 /// ResNets only (`prepare` gives nil for a DenseNet, whose BatchNorms come before their
-/// convolutions); float32 only (a bfloat16 model runs through the model).
+/// convolutions). In bfloat16 (what autocast gives) the convolutions run in bfloat16 and the
+/// classifier in float32; inputs of any floating type are converted on the way in.
 public final class PreparedClassifier: @unchecked Sendable {
   // @unchecked: nothing is written after init; libtorch reads the tensors from any thread.
   private let stem: FoldedConvolution
@@ -18,19 +19,28 @@ public final class PreparedClassifier: @unchecked Sendable {
   private let classifierBias: Tensor?
   /// Whether the convolutions run as oneDNN's fused primitives (else as folded `conv2d`s).
   public let isFused: Bool
+  /// The convolutions' precision: float32, or bfloat16.
+  public let dtype: DType
 
-  /// The prepared form of `model`, or nil when it has none (not a ResNet, or not float32).
-  public static func prepare(_ model: any ImageClassifier, fusing: Bool = true) throws -> PreparedClassifier? {
+  /// The prepared form of a float32 `model` computing in `dtype` (float32 or bfloat16), or nil when
+  /// it has none (not a ResNet).
+  public static func prepare(
+    _ model: any ImageClassifier, dtype: DType = .float32, fusing: Bool = true
+  ) throws -> PreparedClassifier? {
     guard let resnet = model as? ResNet, resnet.conv1.weight.dtype == .float32 else { return nil }
-    return try PreparedClassifier(resnet, fusing: fusing)
+    guard dtype == .float32 || dtype == .bfloat16 else {
+      throw TorchError("a prepared classifier computes in float32 or bfloat16, not \(dtype)")
+    }
+    return try PreparedClassifier(resnet, dtype: dtype, fusing: fusing)
   }
 
-  private init(_ model: ResNet, fusing: Bool) throws {
-    stem = try FoldedConvolution(model.conv1, model.bn1, fusing: fusing)
+  private init(_ model: ResNet, dtype: DType, fusing: Bool) throws {
+    self.dtype = dtype
+    stem = try FoldedConvolution(model.conv1, model.bn1, dtype: dtype, fusing: fusing)
     var blocks: [PreparedBlock] = []
     for stage in [model.layer1, model.layer2, model.layer3, model.layer4] {
       for block in stage.layers {
-        blocks.append(try PreparedBlock(block, fusing: fusing))
+        blocks.append(try PreparedBlock(block, dtype: dtype, fusing: fusing))
       }
     }
     self.blocks = blocks
@@ -42,9 +52,12 @@ public final class PreparedClassifier: @unchecked Sendable {
   /// The penultimate features (N, D), as `ImageClassifier.penultimateFeatures`.
   public func penultimateFeatures(_ input: Tensor) throws -> Tensor {
     try noGrad {
-      var x = try Functional.maxPool2d(stem(input, relu: true), kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))
+      let converted = input.dtype == dtype ? input : try input.to(dtype)
+      var x = try Functional.maxPool2d(
+        stem(converted, relu: true), kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))
       for block in blocks { x = try block(x) }
-      return try Functional.adaptiveAvgPool2d(x, outputSize: (1, 1)).flattened(from: 1)
+      let features = try Functional.adaptiveAvgPool2d(x, outputSize: (1, 1)).flattened(from: 1)
+      return features.dtype == .float32 ? features : try features.to(.float32)
     }
   }
 
@@ -64,26 +77,26 @@ private struct PreparedBlock {
   let convolutions: [FoldedConvolution]
   let shortcut: FoldedConvolution?
 
-  init(_ block: any Module, fusing: Bool) throws {
+  init(_ block: any Module, dtype: DType, fusing: Bool) throws {
     func projection(_ downsample: Sequential?) throws -> FoldedConvolution? {
       guard let downsample else { return nil }
       guard downsample.layers.count == 2, let convolution = downsample.layers[0] as? Conv2d,
         let norm = downsample.layers[1] as? BatchNorm2d
       else { throw TorchError("a ResNet shortcut is not a convolution and a BatchNorm") }
-      return try FoldedConvolution(convolution, norm, fusing: fusing)
+      return try FoldedConvolution(convolution, norm, dtype: dtype, fusing: fusing)
     }
     switch block {
     case let basic as BasicBlock:
       convolutions = [
-        try FoldedConvolution(basic.conv1, basic.bn1, fusing: fusing),
-        try FoldedConvolution(basic.conv2, basic.bn2, fusing: fusing),
+        try FoldedConvolution(basic.conv1, basic.bn1, dtype: dtype, fusing: fusing),
+        try FoldedConvolution(basic.conv2, basic.bn2, dtype: dtype, fusing: fusing),
       ]
       shortcut = try projection(basic.downsample)
     case let bottleneck as Bottleneck:
       convolutions = [
-        try FoldedConvolution(bottleneck.conv1, bottleneck.bn1, fusing: fusing),
-        try FoldedConvolution(bottleneck.conv2, bottleneck.bn2, fusing: fusing),
-        try FoldedConvolution(bottleneck.conv3, bottleneck.bn3, fusing: fusing),
+        try FoldedConvolution(bottleneck.conv1, bottleneck.bn1, dtype: dtype, fusing: fusing),
+        try FoldedConvolution(bottleneck.conv2, bottleneck.bn2, dtype: dtype, fusing: fusing),
+        try FoldedConvolution(bottleneck.conv3, bottleneck.bn3, dtype: dtype, fusing: fusing),
       ]
       shortcut = try projection(bottleneck.downsample)
     default:

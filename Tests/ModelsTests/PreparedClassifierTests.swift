@@ -45,6 +45,20 @@ import Testing
     }
   }
 
+  /// In bfloat16 the prepared model agrees with the model under autocast to bfloat16's precision.
+  @Test func aBFloat16PreparedResNetGivesTheAutocastModelsLogits() throws {
+    let model = try Self.modelWithTrainedLookingNorms(.resnet18, channels: 1)
+    let prepared = try #require(try PreparedClassifier.prepare(model, dtype: .bfloat16))
+    #expect(prepared.dtype == .bfloat16)
+    let input = try Tensor.randn([2, 1, 64, 64])
+    let expected = try noGrad { try Autocast.run(if: true, on: .cpu) { try model(input) } }.to(.float32)
+    let logits = try prepared(input)
+    #expect(logits.dtype == .float32 && logits.shape == [2, 3])
+    // bfloat16 keeps 8 bits of mantissa: agreement to a few hundredths on logits of order 1.
+    #expect(try Self.largestDifference(logits, expected) < 0.1)
+    #expect(try Self.largestDifference(logits, try noGrad { try model(input) }) < 0.1)
+  }
+
   @Test func aFoldedConvolutionIsItsConvolutionThenBatchNorm() throws {
     Torch.seed(3)
     let convolution = try Conv2d(4, 6, kernelSize: 3, stride: 2, padding: 1, bias: true)

@@ -23,12 +23,14 @@ public struct FoldedConvolution: @unchecked Sendable {
   /// Whether this libtorch has oneDNN's fused convolutions for CPU tensors.
   public static var fusionIsAvailable: Bool { ct_fused_convolution_available() != 0 }
 
-  /// Folds `norm` (its running statistics: eval mode) into `convolution`. With `fusing` false the
-  /// oneDNN primitives are not used even where they could be (for comparisons).
-  public init(_ convolution: Conv2d, _ norm: BatchNorm2d, fusing: Bool = true) throws {
+  /// Folds `norm` (its running statistics: eval mode) into `convolution`, keeping the result in
+  /// `dtype` (the convolution's own by default; bfloat16 for mixed-precision inference, whose inputs
+  /// must then be bfloat16 too). With `fusing` false the oneDNN primitives are not used even where
+  /// they could be (for comparisons).
+  public init(_ convolution: Conv2d, _ norm: BatchNorm2d, dtype: DType? = nil, fusing: Bool = true) throws {
+    let dtype = dtype ?? convolution.weight.dtype
     let (weight, bias) = try noGrad {
       // In float64, so that folding adds no rounding of its own beyond the final cast.
-      let dtype = convolution.weight.dtype
       let scale = try norm.weight.to(.float64) * (try (norm.runningVar.to(.float64) + norm.epsilon).rsqrt())
       let weight = try convolution.weight.to(.float64) * (try scale.reshaped([-1, 1, 1, 1]))
       var bias = try norm.bias.to(.float64) - (try norm.runningMean.to(.float64) * scale)
@@ -39,7 +41,8 @@ public struct FoldedConvolution: @unchecked Sendable {
     padding = convolution.padding
     dilation = convolution.dilation
     groups = convolution.groups
-    isFused = fusing && weight.device == .cpu && weight.dtype == .float32 && Self.fusionIsAvailable
+    isFused =
+      fusing && weight.device == .cpu && (dtype == .float32 || dtype == .bfloat16) && Self.fusionIsAvailable
     self.bias = bias
     self.weight = isFused ? try Self.reorderedForOneDNN(weight, of: convolution) : weight
   }

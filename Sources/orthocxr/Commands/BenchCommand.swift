@@ -21,8 +21,8 @@ struct ModelBench: ParsableCommand {
     discussion: """
       Times full training steps (forward, cross-entropy, backward, SGD with momentum) and inference
       forward passes under no-grad, on random images, after warm-up steps that are not counted; for a
-      ResNet in float32 also the prepared model that predict, evaluate and serve run (BatchNorm folded
-      into the convolutions, oneDNN's fused convolution + ReLU and + residual, weights reordered once).
+      ResNet also the prepared model that serve runs (BatchNorm folded into the convolutions, oneDNN's
+      fused convolution + ReLU and + residual, weights reordered once), in the same precision.
       `--precision both` measures float32 and then bfloat16 autocast with channels-last weights and
       inputs. Compare with scripts/bench_pytorch.py, which runs the same steps in PyTorch.
       """
@@ -122,10 +122,11 @@ struct ModelBench: ParsableCommand {
           _ = try noGrad { try Autocast.run(if: mixed, on: device) { try network(images) } }
         }
         report("inference", label, rate)
-        // What predict, evaluate and serve run in float32: BatchNorm folded, oneDNN's fused
-        // convolutions with weights reordered once (PreparedClassifier).
-        if !mixed, let prepared = try PreparedClassifier.prepare(network) {
-          let preparedLabel = prepared.isFused ? "fp32 prepared (folded + fused)" : "fp32 prepared (folded)"
+        // The prepared model: BatchNorm folded, oneDNN's fused convolutions with weights reordered
+        // once (PreparedClassifier), in the same precision.
+        if let prepared = try PreparedClassifier.prepare(network, dtype: mixed ? .bfloat16 : .float32) {
+          let preparedLabel =
+            (mixed ? "bf16" : "fp32") + (prepared.isFused ? " prepared (folded + fused)" : " prepared (folded)")
           let rate = try imagesPerSecond(
             "infer  \(preparedLabel)", batchSize: batchSize, steps: steps, warmup: warmup, device: device
           ) {
