@@ -100,6 +100,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--precision", choices=["fp32", "bf16", "both"], default="both")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--inference-only", action="store_true", help="measure inference only")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -131,7 +132,8 @@ def main():
             loss.backward()
             optimizer.step()
 
-        print(f"train      {label:<32} {measure(train_step, args.steps, args.warmup, args.batch_size, device):8.1f} images/s")
+        if not args.inference_only:
+            print(f"train      {label:<32} {measure(train_step, args.steps, args.warmup, args.batch_size, device):8.1f} images/s")
         model.eval()
 
         def infer_step():
