@@ -81,9 +81,7 @@ public final class AuditLog: Sendable {
   /// Writes the record and returns it with its id; returns only once it is committed.
   @discardableResult
   public func append(_ record: AuditRecord) throws -> AuditRecord {
-    var record = record
-    try database.write { db in try record.insert(db) }
-    return record
+    try database.write { db in try record.inserted(db) }
   }
 
   /// The records after `since` (seconds since 1970), oldest first, at most `limit`.

@@ -127,6 +127,10 @@ func server(
       records[0].checkpointSHA256 == SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: ServedModel.checkpoint))))
     #expect(records[1].status == 415 && records[1].predictedClass == nil)
     #expect(try AuditLog(path: audit).integrityCheck() == "ok")
+    // append gives the row back with the id the database gave it: the next one.
+    var another = records[1]
+    another.id = nil
+    #expect(try AuditLog(path: audit).append(another).id == (records[1].id ?? 0) + 1)
   }
 
   /// Each answer carries the OOD verdict. With --abstain and a detector that flags everything
