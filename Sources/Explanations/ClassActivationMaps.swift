@@ -56,9 +56,15 @@ public final class CAMExplainer {
   let layer: any Module
   /// Masked inputs per forward pass in Score-CAM.
   public var scoreCAMBatchSize = 32
+  /// The model prepared for inference, used when the layer is its last stage (see `init`).
+  public let prepared: PreparedClassifier?
 
   /// Explains `layer` (a module path such as "layer4" or "features.norm5") of `model`.
-  public init(model: any Module, layer: String) throws {
+  public convenience init(model: any Module, layer: String) throws {
+    try self.init(model: model, layer: layer, prepared: nil)
+  }
+
+  private init(model: any Module, layer: String, prepared: PreparedClassifier?) throws {
     guard let module = model.module(at: layer) else {
       let candidates = model.namedModules().map(\.path).filter { !$0.isEmpty && !$0.contains(".") }
       throw ExplanationError(
@@ -67,11 +73,21 @@ public final class CAMExplainer {
     self.model = model
     self.layerName = layer
     self.layer = module
+    self.prepared = layer == PreparedClassifier.lastStage ? prepared : nil
   }
 
   /// Explains a classifier's `layer`, by default its last convolutional block.
-  public convenience init(classifier: any ImageClassifier, layer: String? = nil) throws {
-    try self.init(model: classifier, layer: layer ?? classifier.lastConvolutionalLayer)
+  ///
+  /// With `prepared` (`PreparedClassifier.prepare(classifier)`, made from the same weights) and the
+  /// last stage as the layer, no gradient is computed: the class score is the classifier's row c
+  /// applied to the average of the activations, so its gradient with respect to them is that row
+  /// divided by their h·w positions, everywhere; the activations come from the prepared forward
+  /// pass, as do Score-CAM's masked passes. The maps are the same, to float rounding, in a fraction
+  /// of the time. The prepared model is a snapshot: explain a model whose weights changed without it.
+  public convenience init(
+    classifier: any ImageClassifier, layer: String? = nil, prepared: PreparedClassifier? = nil
+  ) throws {
+    try self.init(model: classifier, layer: layer ?? classifier.lastConvolutionalLayer, prepared: prepared)
   }
 
   /// Heatmaps for a batch `input` (N, C, H, W): for `targets` (one class per image), or for each
@@ -84,6 +100,7 @@ public final class CAMExplainer {
     if let targets, targets.count != input.shape[0] {
       throw ExplanationError("\(targets.count) targets for \(input.shape[0]) images")
     }
+    if let prepared { return try explain(input, method: method, targets: targets, with: prepared) }
     let capture = ActivationCapture()
     let hook = layer.addForwardHook { capture.value = $0 }
     defer { hook.remove() }
@@ -95,7 +112,9 @@ public final class CAMExplainer {
         return (logits, try spatialActivations(capture.value).to(.float32))
       }
       let chosen = try targets ?? predictions(logits)
-      let cams = try noGrad { try scoreCAM(input: input, activations: activations, targets: chosen) }
+      let cams = try noGrad {
+        try scoreCAM(input: input, activations: activations, targets: chosen) { try model($0) }
+      }
       return ClassActivationMaps(
         maps: try Self.upsampledAndNormalized(cams, to: size), logits: try logits.to(.float32), targets: chosen)
     }
@@ -118,6 +137,30 @@ public final class CAMExplainer {
       return (try logits.detached(), try activations.detached().to(.float32), try gradient.to(.float32), chosen)
     }
     let cams = try noGrad { try Self.combine(activations: activations, gradient: gradient, method: method) }
+    return ClassActivationMaps(
+      maps: try Self.upsampledAndNormalized(cams, to: size), logits: try logits.to(.float32), targets: chosen)
+  }
+
+  /// `explain` through the prepared model: activations from its forward pass, the gradient in closed
+  /// form (see `init(classifier:layer:prepared:)`).
+  private func explain(
+    _ input: Tensor, method: CAMMethod, targets: [Int]?, with prepared: PreparedClassifier
+  ) throws -> ClassActivationMaps {
+    let size = (input.shape[2], input.shape[3])
+    let activations = try prepared.lastStageActivations(input)
+    let logits = try prepared.logits(ofLastStage: activations)
+    let chosen = try targets ?? predictions(logits)
+    let cams = try noGrad { () throws -> Tensor in
+      if method == .scoreCAM {
+        return try scoreCAM(input: input, activations: activations, targets: chosen) { try prepared($0) }
+      }
+      let (count, channels) = (activations.shape[0], activations.shape[1])
+      let positions = Double(activations.shape[2] * activations.shape[3])
+      let rows = try Tensor(chosen.map { Int64($0) }, shape: [count]).to(activations.device)
+      let weights = try prepared.classifierWeights.indexSelect(dim: 0, indices: rows) / positions  // (N, K)
+      let gradient = try weights.reshaped([count, channels, 1, 1]).expanded(to: activations.shape)
+      return try Self.combine(activations: activations, gradient: gradient, method: method)
+    }
     return ClassActivationMaps(
       maps: try Self.upsampledAndNormalized(cams, to: size), logits: try logits.to(.float32), targets: chosen)
   }
@@ -165,7 +208,9 @@ public final class CAMExplainer {
   }
 
   /// Score-CAM's (N, h, w) maps.
-  func scoreCAM(input: Tensor, activations: Tensor, targets: [Int]) throws -> Tensor {
+  func scoreCAM(
+    input: Tensor, activations: Tensor, targets: [Int], logits forward: (Tensor) throws -> Tensor
+  ) throws -> Tensor {
     let channels = activations.shape[1]
     let size = (input.shape[2], input.shape[3])
     var maps: [Tensor] = []
@@ -186,7 +231,7 @@ public final class CAMExplainer {
         let end = min(start + scoreCAMBatchSize, channels)
         var masked = try image * masks.slice(dim: 0, start..<end)
         if input.dtype != .float32 { masked = try masked.to(input.dtype) }
-        scores.append(try model(masked).to(.float32).select(dim: 1, index: targets[index]))
+        scores.append(try forward(masked).to(.float32).select(dim: 1, index: targets[index]))
         start = end
       }
       let weights = try Tensor.cat(scores).softmax(dim: 0)  // (K)

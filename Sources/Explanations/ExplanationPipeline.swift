@@ -46,6 +46,9 @@ public final class ExplanationPipeline {
   public let temperature: Double
   public let settings: Settings
   public let explainer: CAMExplainer
+  /// The model prepared for scoring the perturbed images of the faithfulness metrics, in the scoring
+  /// precision (a ResNet on CPU; nil otherwise, and the model scores them).
+  let scorer: PreparedClassifier?
 
   public init(model: any ImageClassifier, preprocessing: Preprocessing, temperature: Double = 1, settings: Settings)
     throws
@@ -54,7 +57,13 @@ public final class ExplanationPipeline {
     self.preprocessing = preprocessing
     self.temperature = temperature
     self.settings = settings
-    self.explainer = try CAMExplainer(classifier: model, layer: settings.layer)
+    // Prepared models (BatchNorm folded, oneDNN's fused convolutions; see PreparedClassifier): the
+    // maps in float32 through the closed-form gradient of the last stage, the scoring as set.
+    let onCPU = model.device == .cpu
+    self.explainer = try CAMExplainer(
+      classifier: model, layer: settings.layer, prepared: onCPU ? PreparedClassifier.prepare(model) : nil)
+    self.scorer =
+      onCPU ? try PreparedClassifier.prepare(model, dtype: settings.mixedPrecisionScoring ? .bfloat16 : .float32) : nil
     model.eval()
   }
 
@@ -145,7 +154,8 @@ public final class ExplanationPipeline {
     while start < images.count {
       let batch = try tensor(Array(images[start..<min(start + settings.batchSize * 2, images.count)]))
       let logits = try noGrad {
-        try Autocast.run(if: settings.mixedPrecisionScoring, on: model.device) { try model(batch) }.to(.float32)
+        if let scorer { return try scorer(batch) }
+        return try Autocast.run(if: settings.mixedPrecisionScoring, on: model.device) { try model(batch) }.to(.float32)
       }
       scores += try (logits / temperature).softmax(dim: 1).select(dim: 1, index: target).to(.float64).toArray(
         Double.self)

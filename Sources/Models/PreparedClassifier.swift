@@ -49,15 +49,38 @@ public final class PreparedClassifier: @unchecked Sendable {
     isFused = stem.isFused
   }
 
-  /// The penultimate features (N, D), as `ImageClassifier.penultimateFeatures`.
-  public func penultimateFeatures(_ input: Tensor) throws -> Tensor {
+  /// The module path of the last residual stage, whose output `lastStageActivations` gives.
+  public static let lastStage = "layer4"
+
+  /// The classifier's weight (classes, K): the gradient of class c's score with respect to the last
+  /// stage's activations is row c divided by their h·w positions (average pooling, then linear).
+  public var classifierWeights: Tensor { classifierWeight }
+
+  /// The last residual stage's output (N, K, h, w) in float32: what a forward hook on "layer4" of the
+  /// model sees, and what class activation maps are made of.
+  public func lastStageActivations(_ input: Tensor) throws -> Tensor {
     try noGrad {
       let converted = input.dtype == dtype ? input : try input.to(dtype)
       var x = try Functional.maxPool2d(
         stem(converted, relu: true), kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))
       for block in blocks { x = try block(x) }
-      let features = try Functional.adaptiveAvgPool2d(x, outputSize: (1, 1)).flattened(from: 1)
-      return features.dtype == .float32 ? features : try features.to(.float32)
+      return x.dtype == .float32 ? x : try x.to(.float32)
+    }
+  }
+
+  /// The logits of the last stage's activations: average pooling, then the classifier.
+  public func logits(ofLastStage activations: Tensor) throws -> Tensor {
+    try noGrad {
+      try Functional.linear(
+        Functional.adaptiveAvgPool2d(activations, outputSize: (1, 1)).flattened(from: 1), weight: classifierWeight,
+        bias: classifierBias)
+    }
+  }
+
+  /// The penultimate features (N, D), as `ImageClassifier.penultimateFeatures`.
+  public func penultimateFeatures(_ input: Tensor) throws -> Tensor {
+    try noGrad {
+      try Functional.adaptiveAvgPool2d(lastStageActivations(input), outputSize: (1, 1)).flattened(from: 1)
     }
   }
 

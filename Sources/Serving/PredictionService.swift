@@ -77,8 +77,8 @@ public final class PredictionService: @unchecked Sendable {
     trained = try TrainedModel.load(checkpoint)
     try trained.model.place(on: device)
     trained.model.eval()
-    explainer = try CAMExplainer(classifier: trained.model)
     prepared = device == .cpu ? try PreparedClassifier.prepare(trained.model) : nil
+    explainer = try CAMExplainer(classifier: trained.model, prepared: prepared)
     self.maxBatch = max(1, maxBatch)
     self.maxWait = maxWait
     self.queueLimit = max(1, queueLimit)

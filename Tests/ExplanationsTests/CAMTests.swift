@@ -135,3 +135,46 @@ final class QuadrantModel: Module {
     #expect(model.parameters().allSatisfy { $0.grad == nil })
   }
 }
+
+/// Through the prepared model (closed-form gradient of the last stage, prepared forward passes) the
+/// maps, logits and targets are the autograd ones, for every method.
+@Suite struct PreparedExplanationTests {
+  @Test(arguments: CAMMethod.allCases)
+  func preparedMapsAreTheAutogradMaps(method: CAMMethod) throws {
+    Torch.seed(11)
+    let model = try ResNet(.resnet18, classCount: 3, inputChannels: 1)
+    try noGrad {
+      for (_, module) in model.namedModules() {
+        guard let norm = module as? BatchNorm2d else { continue }
+        try norm.weight.uniform_(from: 0.5, to: 1.5)
+        try norm.bias.uniform_(from: -0.2, to: 0.2)
+        try norm.runningMean.uniform_(from: -0.3, to: 0.3)
+        try norm.runningVar.uniform_(from: 0.5, to: 2)
+      }
+    }
+    model.eval()
+    let prepared = try #require(try PreparedClassifier.prepare(model))
+    let fast = try CAMExplainer(classifier: model, prepared: prepared)
+    let slow = try CAMExplainer(classifier: model)
+    #expect(fast.prepared != nil && slow.prepared == nil)
+    let input = try Tensor.randn([2, 1, 64, 64])
+    // One image explained for its predicted class, one for a class chosen here.
+    for targets in [nil, [2, 0]] as [[Int]?] {
+      let expected = try slow.explain(input, method: method, targets: targets)
+      let found = try fast.explain(input, method: method, targets: targets)
+      #expect(found.targets == expected.targets)
+      let mapDifference = try (found.maps - expected.maps).abs().toArray(Float.self).max() ?? 1
+      #expect(mapDifference < 2e-3, "\(method.rawValue): maps differ by \(mapDifference)")
+      let logitDifference = try (found.logits - expected.logits).abs().toArray(Float.self).max() ?? 1
+      #expect(logitDifference < 1e-3)
+    }
+  }
+
+  @Test func anotherLayerIsExplainedThroughTheModel() throws {
+    let model = try ResNet(.resnet18, classCount: 3, inputChannels: 1)
+    model.eval()
+    let explainer = try CAMExplainer(classifier: model, layer: "layer3", prepared: PreparedClassifier.prepare(model))
+    #expect(explainer.prepared == nil)
+    #expect(try explainer.explain(Tensor.randn([1, 1, 64, 64])).maps.shape == [1, 64, 64])
+  }
+}
