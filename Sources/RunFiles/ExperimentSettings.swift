@@ -97,22 +97,18 @@ public struct ExperimentSettings: Equatable, Sendable {
     }
   }
 
-  /// Refuses plain scalars of digits and colons anywhere in `node`. YAML 1.1 reads `1:30` as a base-60
-  /// number (90), and Yams traps on one that overflows Int (`image-size: 1:1:1:1:1:1:1:1:1:1:1:1` ended
-  /// the process; found by scripts/fuzz experiment-yaml, kept in fuzz/corpus). No setting needs one, so
-  /// such a value is refused by name before anything decodes it.
+  /// Refuses, anywhere in `node`, a plain scalar that Yams would read as a base-60 integer too large
+  /// for Int. YAML 1.1 reads `1:30` as 90; Yams's integer decoding does so for any plain scalar with
+  /// a colon (keeping the parts that are numbers) and traps when the result overflows Int: a value
+  /// like `image-size: 1:1:1:1:1:1:1:1:1:1:1:1` ended the process (found by scripts/fuzz
+  /// experiment-yaml; kept in fuzz/corpus). Such a value is refused by name before anything decodes it.
   static func refuseBaseSixtyNumbers(in node: Node) throws {
     switch node {
     case .scalar(let scalar):
-      let parts = scalar.string.trimmingPrefix(while: { $0 == "-" || $0 == "+" }).split(
-        separator: ":", omittingEmptySubsequences: false)
-      if scalar.style == .plain, parts.count > 1,
-        parts.allSatisfy({ part in
-          !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "_") }
-        })
-      {
+      if scalar.style == .plain || scalar.style == .any, overflowsAsBaseSixty(scalar.string) {
         throw SettingsProblem(
-          "\"\(scalar.string.prefix(40))\" reads as a base-60 number in YAML; quote it, or write a plain number")
+          "\"\(scalar.string.prefix(40))\" reads as a base-60 number in YAML, too large for an integer; quote it, or write a plain number"
+        )
       }
     case .mapping(let mapping):
       for (key, value) in mapping {
@@ -122,6 +118,24 @@ public struct ExperimentSettings: Equatable, Sendable {
     case .sequence(let sequence):
       for item in sequence { try refuseBaseSixtyNumbers(in: item) }
     }
+  }
+
+  /// Whether Yams's integer decoding of `text` (Yams 5–6, Constructor.swift: underscores dropped; a
+  /// leading 0 means another radix; else with a colon, base 60 over the parts that are numbers)
+  /// overflows Int.
+  static func overflowsAsBaseSixty(_ text: String) -> Bool {
+    var digits = Substring(text.replacingOccurrences(of: "_", with: ""))
+    if digits.hasPrefix("-") || digits.hasPrefix("+") { digits = digits.dropFirst() }
+    guard !digits.hasPrefix("0"), digits.contains(":") else { return false }
+    var (base, value) = (1, 0)
+    for part in digits.components(separatedBy: ":").compactMap({ Int($0, radix: 10) }).reversed() {
+      let (product, productOverflows) = part.multipliedReportingOverflow(by: base)
+      let (sum, sumOverflows) = value.addingReportingOverflow(product)
+      let (next, baseOverflows) = base.multipliedReportingOverflow(by: 60)
+      if productOverflows || sumOverflows || baseOverflows { return true }
+      (base, value) = (next, sum)
+    }
+    return false
   }
 
   /// The settings as YAML in sections, in the form `load` reads: `orthocxr train --config` of this text

@@ -114,10 +114,12 @@ import Testing
   }
 
   /// Yams traps on a base-60 integer that overflows Int (a fuzzing finding): such values are refused
-  /// by name, in experiment and sweep files alike, before Yams decodes them; quoted they are strings.
-  @Test func baseSixtyNumbersAreRefusedBeforeYamsOverflowsOnThem() throws {
+  /// by name, in experiment and sweep files alike, before Yams decodes them. Smaller ones keep their
+  /// YAML 1.1 meaning, quoted ones are strings.
+  @Test func baseSixtyNumbersTooLargeForIntAreRefusedBeforeYamsOverflows() throws {
     for yaml in [
-      "image-size: 1:1:1:1:1:1:1:1:1:1:1:1", "training: {epochs: 9223372036854775807:59}", "seeds: [1, 2:30]",
+      "image-size: 1:1:1:1:1:1:1:1:1:1:1:1", "training: {epochs: 9223372036854775807:59}",
+      "seeds: [1, 2:30:x:40:40:40:40:40:40:40:40:40]", "image-size: -1_000:1:1:1:1:1:1:1:1:1:1",
     ] {
       #expect {
         _ = try ExperimentSettings.parse(yaml: yaml, source: "x.yaml")
@@ -128,11 +130,14 @@ import Testing
     #expect {
       _ = try SweepPlan.parse(yaml: "output: s\ngrid: {image-size: [64, 1:1:1:1:1:1:1:1:1:1:1:1]}", source: "s.yaml")
     } throws: { "\($0)".contains("reads as a base-60 number") }
-    // Quoted, it is a string (and this setting then wants a number); colons elsewhere are untouched.
+    #expect(try ExperimentSettings.parse(yaml: "image-size: 2:8", source: "x.yaml").imageSize == 128)
     #expect {
-      _ = try ExperimentSettings.parse(yaml: "image-size: \"1:30\"", source: "x.yaml")
+      _ = try ExperimentSettings.parse(yaml: "image-size: \"1:1:1:1:1:1:1:1:1:1:1:1\"", source: "x.yaml")
     } throws: { !"\($0)".contains("base-60") }
     #expect(try ExperimentSettings.parse(yaml: "device: cuda:1", source: "x.yaml").device == "cuda:1")
+    #expect(ExperimentSettings.overflowsAsBaseSixty("9:9:9:9:9:9:9:9:9:9:9"))  // 11 parts: 60¹¹ > Int.max
+    #expect(!ExperimentSettings.overflowsAsBaseSixty("9:9:9:9:9:9:9:9:9:9"))
+    #expect(!ExperimentSettings.overflowsAsBaseSixty("0:9:9:9:9:9:9:9:9:9:9:9"))  // octal to Yams
   }
 
   @Test func theDeviceIsASettingAndOnlyDeviceNamesPass() throws {
