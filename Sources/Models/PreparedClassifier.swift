@@ -31,7 +31,17 @@ public final class PreparedClassifier: @unchecked Sendable {
     guard dtype == .float32 || dtype == .bfloat16 else {
       throw TorchError("a prepared classifier computes in float32 or bfloat16, not \(dtype)")
     }
-    return try PreparedClassifier(resnet, dtype: dtype, fusing: fusing)
+    let prepared = try PreparedClassifier(resnet, dtype: dtype, fusing: fusing)
+    guard prepared.isFused else { return prepared }
+    // oneDNN can still refuse at run time (bfloat16 on a CPU without AVX-512, say): one small pass
+    // now decides, and the folded convolutions without fusion take over if it fails.
+    do {
+      let channels = resnet.conv1.weight.shape[1]
+      _ = try prepared(Tensor.zeros([1, channels, 32, 32], device: resnet.conv1.weight.device))
+      return prepared
+    } catch {
+      return try PreparedClassifier(resnet, dtype: dtype, fusing: false)
+    }
   }
 
   private init(_ model: ResNet, dtype: DType, fusing: Bool) throws {
