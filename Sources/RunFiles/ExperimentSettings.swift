@@ -70,6 +70,11 @@ public struct ExperimentSettings: Equatable, Sendable {
 
   /// The settings of YAML text; `source` names it in errors.
   public static func parse(yaml text: String, source: String) throws -> ExperimentSettings {
+    do {
+      try refuseOverdeepYAML(text)
+    } catch let problem as SettingsProblem {
+      throw RunFileError(path: source, reason: problem.description)
+    }
     let root: Node?
     do {
       root = try Yams.compose(yaml: text)
@@ -94,6 +99,29 @@ public struct ExperimentSettings: Equatable, Sendable {
         throw RunFileError(path: source, reason: problem.description)
       }
       throw RunFileError(path: source, reason: DecodingProblem.describe(error))
+    }
+  }
+
+  /// The largest experiment or sweep file read (far above any real one).
+  static let maximumYAMLBytes = 1 << 20
+  /// The most flow collections (`[…]`, `{…}`) one file may open; real sweep files open tens.
+  static let maximumFlowCollections = 512
+
+  /// Refuses text that would overflow the stack of Yams's recursive loader before it gets there: a
+  /// few kilobytes of `[[[[…` ended the process with a segmentation fault (about 5,000 levels on the
+  /// main thread's 8 MB stack; found by scripts/fuzz experiment-yaml, kept in fuzz/corpus). Flow
+  /// collections can nest no deeper than the number of `[` and `{` in the file, so that number is
+  /// bounded (quotes and comments are not told apart: a bound that a quoted `]` cannot fool); block
+  /// collections need ever more indentation per level, so the size bound keeps them shallow.
+  static func refuseOverdeepYAML(_ text: String) throws {
+    guard text.utf8.count <= maximumYAMLBytes else {
+      throw SettingsProblem(
+        "the file has \(text.utf8.count) bytes; an experiment file of more than \(maximumYAMLBytes) is not read")
+    }
+    let openings = text.utf8.reduce(0) { $1 == UInt8(ascii: "[") || $1 == UInt8(ascii: "{") ? $0 + 1 : $0 }
+    guard openings <= maximumFlowCollections else {
+      throw SettingsProblem(
+        "the file opens \(openings) collections with [ or {; more than \(maximumFlowCollections) are not read")
     }
   }
 

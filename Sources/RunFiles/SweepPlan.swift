@@ -87,7 +87,10 @@ public struct SweepPlan: Sendable {
     func problem(_ reason: String) -> RunFileError { RunFileError(path: source, reason: reason) }
     let root: Node?
     do {
+      try ExperimentSettings.refuseOverdeepYAML(text)
       root = try Yams.compose(yaml: text)
+    } catch let error as SettingsProblem {
+      throw problem(error.description)
     } catch {
       throw problem("the sweep file is not valid YAML: \(error)")
     }

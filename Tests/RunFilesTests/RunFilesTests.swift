@@ -140,6 +140,26 @@ import Testing
     #expect(!ExperimentSettings.overflowsAsBaseSixty("0:9:9:9:9:9:9:9:9:9:9:9"))  // octal to Yams
   }
 
+  /// Deeply nested flow collections overflowed the stack of Yams's loader (a fuzzing finding: a
+  /// segmentation fault): more than 512 [ or { in a file, or more than 1 MiB, are refused first.
+  @Test func filesThatWouldNestTooDeepAreRefusedBeforeYamsLoadsThem() throws {
+    let deep = "image-size: " + String(repeating: "[", count: 6_000)
+    #expect {
+      _ = try ExperimentSettings.parse(yaml: deep, source: "x.yaml")
+    } throws: { "\($0)".contains("opens 6000 collections") }
+    #expect {
+      _ = try SweepPlan.parse(yaml: "output: s\ngrid: {lambda: [0, 1]}\nnote: " + deep, source: "s.yaml")
+    } throws: { "\($0)".contains("s.yaml") && "\($0)".contains("opens 6002 collections") }
+    #expect {
+      _ = try ExperimentSettings.parse(yaml: String(repeating: "# x\n", count: 300_000), source: "x.yaml")
+    } throws: { "\($0)".contains("1200000 bytes") }
+    // 512 openings are still read (and judged on their merits).
+    let wide = "seeds: [" + (0..<511).map { "[\($0)]" }.joined(separator: ", ") + "]"
+    #expect {
+      _ = try ExperimentSettings.parse(yaml: wide, source: "x.yaml")
+    } throws: { !"\($0)".contains("collections with") }
+  }
+
   @Test func theDeviceIsASettingAndOnlyDeviceNamesPass() throws {
     let settings = try ExperimentSettings.parse(yaml: "machine: {device: cuda:1, threads: 4}", source: "gpu.yaml")
     #expect(settings.device == "cuda:1" && settings.threads == 4)
