@@ -70,7 +70,10 @@ public final class PreparedClassifier: @unchecked Sendable {
   /// model sees, and what class activation maps are made of.
   public func lastStageActivations(_ input: Tensor) throws -> Tensor {
     try noGrad {
-      let converted = input.dtype == dtype ? input : try input.to(dtype)
+      // bfloat16 runs channels-last, the layout oneDNN fuses it in (NCHW fell back to an unfused
+      // addition that has no bfloat16 kernel).
+      var converted = input.dtype == dtype ? input : try input.to(dtype)
+      if dtype == .bfloat16 { converted = try converted.contiguous(.channelsLast) }
       var x = try Functional.maxPool2d(
         stem(converted, relu: true), kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))
       for block in blocks { x = try block(x) }
