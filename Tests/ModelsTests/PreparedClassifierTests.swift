@@ -50,6 +50,8 @@ import Testing
     let model = try Self.modelWithTrainedLookingNorms(.resnet18, channels: 1)
     let prepared = try #require(try PreparedClassifier.prepare(model, dtype: .bfloat16))
     #expect(prepared.dtype == .bfloat16)
+    // Fused where oneDNN is there: a fused pass that failed would have fallen back silently.
+    #expect(prepared.isFused == FoldedConvolution.fusionIsAvailable)
     let input = try Tensor.randn([2, 1, 64, 64])
     let expected = try noGrad { try Autocast.run(if: true, on: .cpu) { try model(input) } }.to(.float32)
     let logits = try prepared(input)
