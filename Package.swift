@@ -92,6 +92,8 @@ let package = Package(
     ),
     // Helpers the test targets share: where ../shared/data is, temporary folders.
     .target(name: "TestSupport", path: "Tests/TestSupport"),
+    // Models with trained-looking BatchNorm statistics, for the prepared-model tests.
+    .target(name: "ModelTestSupport", dependencies: ["Engine", "Models"], path: "Tests/ModelTestSupport"),
     // Runs a group of ranks on threads of one test process (Gloo over loopback).
     .target(name: "DistributedTestSupport", dependencies: ["Engine"], path: "Tests/DistributedTestSupport"),
     .testTarget(
@@ -108,7 +110,8 @@ let package = Package(
     .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Randomness", "TestSupport"]),
     .testTarget(name: "RunFilesTests", dependencies: ["RunFiles", "Evaluation", "TestSupport"]),
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "RunFiles", "Evaluation", "TestSupport"]),
-    .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport", "DistributedTestSupport"]),
+    .testTarget(
+      name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport", "DistributedTestSupport", "ModelTestSupport"]),
     .testTarget(
       name: "PipelinesTests",
       dependencies: [
@@ -127,7 +130,8 @@ let package = Package(
       ]),
     .testTarget(
       name: "ExplanationsTests",
-      dependencies: ["Explanations", "Engine", "Models", "Imaging", "Datasets", "TestSupport"], exclude: ["Fixtures"]),
+      dependencies: ["Explanations", "Engine", "Models", "Imaging", "Datasets", "TestSupport", "ModelTestSupport"],
+      exclude: ["Fixtures"]),
   ],
   cxxLanguageStandard: .cxx20
 )

@@ -1,5 +1,6 @@
 import Engine
 import Explanations
+import ModelTestSupport
 import Models
 import Testing
 
@@ -141,18 +142,7 @@ final class QuadrantModel: Module {
 @Suite struct PreparedExplanationTests {
   @Test(arguments: CAMMethod.allCases)
   func preparedMapsAreTheAutogradMaps(method: CAMMethod) throws {
-    Torch.seed(11)
-    let model = try ResNet(.resnet18, classCount: 3, inputChannels: 1)
-    try noGrad {
-      for (_, module) in model.namedModules() {
-        guard let norm = module as? BatchNorm2d else { continue }
-        try norm.weight.uniform_(from: 0.5, to: 1.5)
-        try norm.bias.uniform_(from: -0.2, to: 0.2)
-        try norm.runningMean.uniform_(from: -0.3, to: 0.3)
-        try norm.runningVar.uniform_(from: 0.5, to: 2)
-      }
-    }
-    model.eval()
+    let model = try modelWithTrainedLookingNorms(.resnet18, channels: 1, seed: 11)
     let prepared = try #require(try PreparedClassifier.prepare(model))
     let fast = try CAMExplainer(classifier: model, prepared: prepared)
     let slow = try CAMExplainer(classifier: model)

@@ -1,3 +1,4 @@
+import ModelTestSupport
 import Testing
 
 @testable import Engine
@@ -5,31 +6,13 @@ import Testing
 
 /// The prepared (folded, fused) ResNet gives the model's eval-mode features and logits.
 @Suite struct PreparedClassifierTests {
-  /// A model whose BatchNorms are far from the identity they start as, so that folding them matters:
-  /// random scales, shifts, means and variances.
-  static func modelWithTrainedLookingNorms(_ architecture: Architecture, channels: Int) throws -> any ImageClassifier {
-    Torch.seed(7)
-    let model = try architecture.make(classCount: 3, inputChannels: channels)
-    try noGrad {
-      for (_, module) in model.namedModules() {
-        guard let norm = module as? BatchNorm2d else { continue }
-        try norm.weight.uniform_(from: 0.5, to: 1.5)
-        try norm.bias.uniform_(from: -0.2, to: 0.2)
-        try norm.runningMean.uniform_(from: -0.3, to: 0.3)
-        try norm.runningVar.uniform_(from: 0.5, to: 2)
-      }
-    }
-    model.eval()
-    return model
-  }
-
   static func largestDifference(_ a: Tensor, _ b: Tensor) throws -> Float {
     try (a - b).abs().toArray(Float.self).max() ?? .infinity
   }
 
   @Test(arguments: [(Architecture.resnet18, 3, true), (.resnet18, 1, false), (.resnet50, 1, true)])
   func preparedResNetGivesTheModelsOutputs(architecture: Architecture, channels: Int, fusing: Bool) throws {
-    let model = try Self.modelWithTrainedLookingNorms(architecture, channels: channels)
+    let model = try modelWithTrainedLookingNorms(architecture, channels: channels)
     let prepared = try #require(try PreparedClassifier.prepare(model, fusing: fusing))
     #expect(prepared.isFused == (fusing && FoldedConvolution.fusionIsAvailable))
     for batch in [1, 3] {  // oneDNN's weight layout is chosen once; any batch size must still work
@@ -47,7 +30,7 @@ import Testing
 
   /// In bfloat16 the prepared model agrees with the model under autocast to bfloat16's precision.
   @Test func aBFloat16PreparedResNetGivesTheAutocastModelsLogits() throws {
-    let model = try Self.modelWithTrainedLookingNorms(.resnet18, channels: 1)
+    let model = try modelWithTrainedLookingNorms(.resnet18, channels: 1)
     let prepared = try #require(try PreparedClassifier.prepare(model, dtype: .bfloat16))
     #expect(prepared.dtype == .bfloat16)
     // Fused where oneDNN is there: a fused pass that failed would have fallen back silently.
