@@ -4,8 +4,8 @@ import Foundation
 /// A convolution with the BatchNorm that follows it folded in, for inference: in eval mode
 /// `bn(conv(x))` is `conv(x)` with weight `w·s` and bias `β − μ·s` (plus the convolution's own bias
 /// times `s`), where `s = γ / √(σ² + ε)` per output channel. On CPU (oneDNN) the ReLU after it, or a
-/// residual addition and ReLU, run in the same primitive, and the weight is reordered once into
-/// oneDNN's layout instead of on every call — what PyTorch's compiler does for CPU inference
+/// residual addition and ReLU, run in the same primitive, and the weight is reordered into oneDNN's
+/// layout ahead of time instead of on every call — what PyTorch's compiler does for CPU inference
 /// ("freezing"). Elsewhere (CUDA, a libtorch without oneDNN) the same folded weight runs through
 /// `conv2d` with in-place ReLU and addition.
 ///
