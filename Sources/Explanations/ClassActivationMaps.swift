@@ -38,6 +38,9 @@ public struct ClassActivationMaps {
   public let logits: Tensor
   /// The class each map explains.
   public let targets: [Int]
+  /// (N, D) float32: the penultimate features, when the pass that made the maps gave them (through
+  /// a prepared model); nil otherwise.
+  public var features: Tensor? = nil
 
   /// One image's map as a row-major array of H × W values.
   public func map(at index: Int) throws -> [Float] {
@@ -148,7 +151,8 @@ public final class CAMExplainer {
   ) throws -> ClassActivationMaps {
     let size = (input.shape[2], input.shape[3])
     let activations = try prepared.lastStageActivations(input)
-    let logits = try prepared.logits(ofLastStage: activations)
+    let features = try prepared.features(ofLastStage: activations)
+    let logits = try prepared.logits(ofFeatures: features)
     let chosen = try targets ?? predictions(logits)
     let cams = try noGrad { () throws -> Tensor in
       if method == .scoreCAM {
@@ -162,7 +166,8 @@ public final class CAMExplainer {
       return try Self.combine(activations: activations, gradient: gradient, method: method)
     }
     return ClassActivationMaps(
-      maps: try Self.upsampledAndNormalized(cams, to: size), logits: try logits.to(.float32), targets: chosen)
+      maps: try Self.upsampledAndNormalized(cams, to: size), logits: try logits.to(.float32), targets: chosen,
+      features: features)
   }
 
   /// The layer's output as (N, K, h, w), or an error naming the layer when it is not spatial.

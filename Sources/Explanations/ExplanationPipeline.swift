@@ -59,11 +59,12 @@ public final class ExplanationPipeline {
     self.settings = settings
     // Prepared models (BatchNorm folded, oneDNN's fused convolutions; see PreparedClassifier): the
     // maps in float32 through the closed-form gradient of the last stage, the scoring as set.
+    // One prepared model when both are float32.
     let onCPU = model.device == .cpu
-    self.explainer = try CAMExplainer(
-      classifier: model, layer: settings.layer, prepared: onCPU ? PreparedClassifier.prepare(model) : nil)
+    let prepared = onCPU ? try PreparedClassifier.prepare(model) : nil
+    self.explainer = try CAMExplainer(classifier: model, layer: settings.layer, prepared: prepared)
     self.scorer =
-      onCPU ? try PreparedClassifier.prepare(model, dtype: settings.mixedPrecisionScoring ? .bfloat16 : .float32) : nil
+      settings.mixedPrecisionScoring && onCPU ? try PreparedClassifier.prepare(model, dtype: .bfloat16) : prepared
     model.eval()
   }
 

@@ -81,26 +81,25 @@ public final class PreparedClassifier: @unchecked Sendable {
     }
   }
 
-  /// The logits of the last stage's activations: average pooling, then the classifier.
-  public func logits(ofLastStage activations: Tensor) throws -> Tensor {
-    try noGrad {
-      try Functional.linear(
-        Functional.adaptiveAvgPool2d(activations, outputSize: (1, 1)).flattened(from: 1), weight: classifierWeight,
-        bias: classifierBias)
-    }
+  /// The penultimate features (N, D) of the last stage's activations: their average over positions.
+  public func features(ofLastStage activations: Tensor) throws -> Tensor {
+    try noGrad { try Functional.adaptiveAvgPool2d(activations, outputSize: (1, 1)).flattened(from: 1) }
+  }
+
+  /// The classifier's logits of penultimate features.
+  public func logits(ofFeatures features: Tensor) throws -> Tensor {
+    try noGrad { try Functional.linear(features, weight: classifierWeight, bias: classifierBias) }
   }
 
   /// The penultimate features (N, D), as `ImageClassifier.penultimateFeatures`.
   public func penultimateFeatures(_ input: Tensor) throws -> Tensor {
-    try noGrad {
-      try Functional.adaptiveAvgPool2d(lastStageActivations(input), outputSize: (1, 1)).flattened(from: 1)
-    }
+    try features(ofLastStage: lastStageActivations(input))
   }
 
   /// Logits and penultimate features from one pass.
   public func logitsAndFeatures(_ input: Tensor) throws -> (logits: Tensor, features: Tensor) {
     let features = try penultimateFeatures(input)
-    return (try noGrad { try Functional.linear(features, weight: classifierWeight, bias: classifierBias) }, features)
+    return (try logits(ofFeatures: features), features)
   }
 
   /// The logits.

@@ -70,24 +70,16 @@ public struct ExperimentSettings: Equatable, Sendable {
 
   /// The settings of YAML text; `source` names it in errors.
   public static func parse(yaml text: String, source: String) throws -> ExperimentSettings {
-    do {
-      try refuseOverdeepYAML(text)
-    } catch let problem as SettingsProblem {
-      throw RunFileError(path: source, reason: problem.description)
-    }
     let root: Node?
     do {
-      root = try Yams.compose(yaml: text)
+      root = try composeGuarded(yaml: text)
+    } catch let problem as SettingsProblem {
+      throw RunFileError(path: source, reason: problem.description)
     } catch {
       throw RunFileError(path: source, reason: "the configuration is not valid YAML: \(error)")
     }
     guard let root, root.mapping != nil else {
       throw RunFileError(path: source, reason: "the configuration must be a mapping of settings (key: value)")
-    }
-    do {
-      try refuseBaseSixtyNumbers(in: root)
-    } catch let problem as SettingsProblem {
-      throw RunFileError(path: source, reason: problem.description)
     }
     do {
       return try YAMLDecoder().decode(ExperimentSettings.self, from: text)
@@ -100,6 +92,16 @@ public struct ExperimentSettings: Equatable, Sendable {
       }
       throw RunFileError(path: source, reason: DecodingProblem.describe(error))
     }
+  }
+
+  /// The node tree of an experiment or sweep file, with what would crash Yams refused first (a
+  /// `SettingsProblem`): text that would nest too deep for its loader, before composing, and base-60
+  /// numbers too large for Int, before anything decodes them. Yams's own errors pass through.
+  static func composeGuarded(yaml text: String) throws -> Node? {
+    try refuseOverdeepYAML(text)
+    let root = try Yams.compose(yaml: text)
+    if let root { try refuseBaseSixtyNumbers(in: root) }
+    return root
   }
 
   /// The largest experiment or sweep file read (far above any real one).

@@ -87,19 +87,13 @@ public struct SweepPlan: Sendable {
     func problem(_ reason: String) -> RunFileError { RunFileError(path: source, reason: reason) }
     let root: Node?
     do {
-      try ExperimentSettings.refuseOverdeepYAML(text)
-      root = try Yams.compose(yaml: text)
+      root = try ExperimentSettings.composeGuarded(yaml: text)
     } catch let error as SettingsProblem {
       throw problem(error.description)
     } catch {
       throw problem("the sweep file is not valid YAML: \(error)")
     }
-    guard let root, let mapping = root.mapping else { throw problem("the sweep file must be a mapping of settings") }
-    do {
-      try ExperimentSettings.refuseBaseSixtyNumbers(in: root)
-    } catch let error as SettingsProblem {
-      throw problem(error.description)
-    }
+    guard let mapping = root?.mapping else { throw problem("the sweep file must be a mapping of settings") }
     var base: [(key: Node, value: Node)] = []
     var gridNode: Node?
     var baselineNode: Node?

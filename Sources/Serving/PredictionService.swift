@@ -64,8 +64,8 @@ public final class PredictionService: @unchecked Sendable {
   private var stopped = false
   private var batchSizes: [Int] = []
   private let explainer: CAMExplainer
-  /// The model folded and fused for inference (a ResNet on CPU), for requests without a heatmap;
-  /// heatmaps need gradients, so they run through the model itself.
+  /// The model folded and fused for inference (a ResNet on CPU): predictions, and heatmaps of its
+  /// last stage through the explainer (see `CAMExplainer.init(classifier:layer:prepared:)`).
   private let prepared: PreparedClassifier?
 
   /// Loads the checkpoint and starts the worker thread, which runs until `shutdown()`.
@@ -181,9 +181,10 @@ public final class PredictionService: @unchecked Sendable {
       let result = try explainer.explain(batch, method: method)
       logits = result.logits
       maps = result
-      // Class activation maps do not give the penultimate features: one more forward pass.
+      // Through the prepared model the heatmaps' pass gave the penultimate features; through the
+      // model itself, one more forward pass does.
       if detector != nil {
-        features = try noGrad { try prepared?.penultimateFeatures(batch) ?? trained.model.penultimateFeatures(batch) }
+        features = try result.features ?? noGrad { try trained.model.penultimateFeatures(batch) }
       }
     } else if detector != nil {
       (logits, features) = try noGrad {

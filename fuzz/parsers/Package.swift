@@ -3,7 +3,8 @@
 // experiment and sweep files, safetensors headers, PyTorch .pth files and boxes CSVs. A package of its
 // own, so that OrthoCXR's manifest stays free of the unsafe flags a fuzzer needs (a package with them
 // cannot be depended on by URL). Built and run by `scripts/fuzz TARGET SECONDS`, which instruments
-// OrthoCXR's modules too (`swift build --sanitize=fuzzer --sanitize=address`).
+// OrthoCXR's modules too (`swift build --sanitize=fuzzer --sanitize=address -Xswiftc
+// -sanitize=fuzzer,address`: SwiftPM's flag alone instruments only the C targets).
 import PackageDescription
 
 let package = Package(

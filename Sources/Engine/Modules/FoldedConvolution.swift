@@ -52,7 +52,9 @@ public struct FoldedConvolution: @unchecked Sendable {
     // was slower than the plain one (reordered back on every call: ResNet-50 at batch 16, 66 against
     // 85 images/s), so there it is reordered for each input shape the first time it is seen.
     self.weight =
-      isFused && dtype == .float32 ? try Self.reordered(weight, geometry: Self.geometryOf(convolution)) : weight
+      isFused && dtype == .float32
+      ? try Self.reordered(
+        weight, stride: stride, padding: padding, dilation: dilation, groups: groups, inputShape: nil) : weight
     reorderedByShape = isFused && dtype == .bfloat16 ? WeightsByShape() : nil
   }
 
@@ -70,7 +72,7 @@ public struct FoldedConvolution: @unchecked Sendable {
     let shape = input.shape
     if let found = cache.lock.withLock({ cache.weights[shape] }) { return found }
     let reordered = try Self.reordered(
-      weight, geometry: (stride, padding, dilation, groups), inputShape: shape)
+      weight, stride: stride, padding: padding, dilation: dilation, groups: groups, inputShape: shape)
     cache.lock.withLock {
       if cache.weights.count >= 8 { cache.weights.removeAll() }  // a bound, for inputs of ever new sizes
       cache.weights[shape] = reordered
@@ -78,27 +80,19 @@ public struct FoldedConvolution: @unchecked Sendable {
     return reordered
   }
 
-  private typealias Geometry = (stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int)
-
-  private static func geometryOf(_ convolution: Conv2d) -> Geometry {
-    (convolution.stride, convolution.padding, convolution.dilation, convolution.groups)
-  }
-
   /// `weight` in oneDNN's blocked layout, for inputs of `inputShape` (any shape when nil).
-  private static func reordered(_ weight: Tensor, geometry: Geometry, inputShape: [Int]? = nil) throws -> Tensor {
-    let hint = inputShape.map { $0.map(Int64.init) }
-    return try Functional.pair(geometry.stride) { stride in
-      try Functional.pair(geometry.padding) { padding in
-        try Functional.pair(geometry.dilation) { dilation in
-          try Tensor.make { out in
-            if let hint {
-              return hint.withUnsafeBufferPointer {
-                ct_conv2d_prepack_weight(
-                  out, weight.handle, stride, padding, dilation, Int64(geometry.groups), $0.baseAddress)
-              }
-            }
-            return ct_conv2d_prepack_weight(out, weight.handle, stride, padding, dilation, Int64(geometry.groups), nil)
-          }
+  private static func reordered(
+    _ weight: Tensor, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int, inputShape: [Int]?
+  ) throws -> Tensor {
+    let hint = inputShape?.map(Int64.init)
+    return try Functional.convolutionGeometry(stride: stride, padding: padding, dilation: dilation) {
+      stride, padding, dilation in
+      try Tensor.make { out in
+        guard let hint else {
+          return ct_conv2d_prepack_weight(out, weight.handle, stride, padding, dilation, Int64(groups), nil)
+        }
+        return hint.withUnsafeBufferPointer {
+          ct_conv2d_prepack_weight(out, weight.handle, stride, padding, dilation, Int64(groups), $0.baseAddress)
         }
       }
     }
@@ -113,7 +107,8 @@ public struct FoldedConvolution: @unchecked Sendable {
       return output
     }
     let weight = try weight(for: input)
-    return try geometry { stride, padding, dilation in
+    return try Functional.convolutionGeometry(stride: stride, padding: padding, dilation: dilation) {
+      stride, padding, dilation in
       try Tensor.make {
         ct_conv2d_fused(
           $0, input.handle, weight.handle, bias.handle, stride, padding, dilation, Int64(groups), relu ? 1 : 0)
@@ -130,20 +125,11 @@ public struct FoldedConvolution: @unchecked Sendable {
       return output
     }
     let weight = try weight(for: input)
-    return try geometry { stride, padding, dilation in
+    return try Functional.convolutionGeometry(stride: stride, padding: padding, dilation: dilation) {
+      stride, padding, dilation in
       try Tensor.make {
         ct_conv2d_fused_add_relu(
           $0, input.handle, residual.handle, weight.handle, bias.handle, stride, padding, dilation, Int64(groups))
-      }
-    }
-  }
-
-  private func geometry(
-    _ body: (UnsafePointer<Int64>, UnsafePointer<Int64>, UnsafePointer<Int64>) throws -> Tensor
-  ) throws -> Tensor {
-    try Functional.pair(stride) { stride in
-      try Functional.pair(padding) { padding in
-        try Functional.pair(dilation) { dilation in try body(stride, padding, dilation) }
       }
     }
   }

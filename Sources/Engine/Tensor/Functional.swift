@@ -16,18 +16,24 @@ public enum Functional {
     return try values.withUnsafeBufferPointer { try body($0.baseAddress!) }
   }
 
+  /// A convolution's stride, padding and dilation as the C API takes them (two values each).
+  static func convolutionGeometry<Result>(
+    stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int),
+    _ body: (UnsafePointer<Int64>, UnsafePointer<Int64>, UnsafePointer<Int64>) throws -> Result
+  ) rethrows -> Result {
+    try pair(stride) { stride in
+      try pair(padding) { padding in try pair(dilation) { dilation in try body(stride, padding, dilation) } }
+    }
+  }
+
   /// 2-D convolution of an NCHW input with an (out, in/groups, kH, kW) weight.
   public static func conv2d(
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
     padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1
   ) throws -> Tensor {
-    try pair(stride) { stride in
-      try pair(padding) { padding in
-        try pair(dilation) { dilation in
-          try Tensor.make {
-            ct_conv2d($0, input.handle, weight.handle, bias?.handle, stride, padding, dilation, Int64(groups))
-          }
-        }
+    try convolutionGeometry(stride: stride, padding: padding, dilation: dilation) { stride, padding, dilation in
+      try Tensor.make {
+        ct_conv2d($0, input.handle, weight.handle, bias?.handle, stride, padding, dilation, Int64(groups))
       }
     }
   }
