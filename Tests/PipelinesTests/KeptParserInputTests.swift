@@ -53,6 +53,7 @@ import Testing
   @Test(arguments: targets) func everyKeptInputIsReadOrRefusedByName(_ target: Target) throws {
     let folder = Self.corpus + "/" + target.name
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder).sorted()) ?? []
+    #expect(!names.isEmpty, "fuzz/corpus/\(target.name) holds at least one kept input (a seed)")
     for name in names {
       let path = folder + "/" + name
       do {
