@@ -697,10 +697,57 @@ struct DifferentiableAllReduce : public torch::autograd::Function<Differentiable
 };
 }  // namespace
 
+namespace {
+// The NCCL backend's maker, from liborthocxr_torch_nccl.so beside this library (see
+// shim/ctorch_nccl.cpp), opened once; nullptr with the reason in `why` when it cannot be had.
+using NCCLBackendMaker = c10d::Backend *(*)(const c10::intrusive_ptr<c10d::Store> &, int, int,
+                                            std::chrono::milliseconds);
+NCCLBackendMaker nccl_backend_maker(std::string &why) {
+  static std::mutex mutex;
+  static NCCLBackendMaker maker = nullptr;
+  static std::string reason;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (maker != nullptr) return maker;
+  if (!cuda_backend_loaded) {
+    why = "the CUDA backend is not loaded (NCCL carries CUDA tensors; use --device cuda)";
+    return nullptr;
+  }
+  if (reason.empty()) {
+    Dl_info self{};
+    std::string folder = ".";
+    if (dladdr(reinterpret_cast<void *>(&ct_group_join), &self) != 0 && self.dli_fname != nullptr) {
+      folder = self.dli_fname;
+      folder = folder.substr(0, folder.find_last_of('/'));
+    }
+    std::string path = folder + "/liborthocxr_torch_nccl.so";
+    void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (library == nullptr) {
+      const char *message = dlerror();
+      reason = std::string(message ? message : "dlopen failed") +
+               " (scripts/build-shim builds it when the libtorch has CUDA)";
+    } else if (auto symbol = dlsym(library, "ct_nccl_make_backend")) {
+      maker = reinterpret_cast<NCCLBackendMaker>(symbol);
+      return maker;
+    } else {
+      reason = path + " has no ct_nccl_make_backend";
+    }
+  }
+  why = reason;
+  return nullptr;
+}
+}  // namespace
+
 extern "C" {
 
+int ct_nccl_available(void) {
+  std::string why;
+  if (nccl_backend_maker(why) != nullptr) return 1;
+  last_error = why;
+  return 0;
+}
+
 int ct_group_join(ct_group *out, const char *host, int port, int rank, int world_size,
-                  double timeout_seconds, double collective_timeout_seconds) {
+                  double timeout_seconds, double collective_timeout_seconds, int cuda_backend) {
   PROTECT({
     auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
     auto collective_timeout =
@@ -718,14 +765,33 @@ int ct_group_join(ct_group *out, const char *host, int port, int rank, int world
         c10d::ProcessGroupGloo::Options::create_default(collective_timeout));
     auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, world_size);
     group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, gloo);
-    // Gloo also reduces and broadcasts CUDA tensors (through host memory): slower than NCCL, but the
-    // same code path works for --device cuda.
-    group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::GLOO, gloo);
+    if (cuda_backend == CT_GROUP_CUDA_NCCL) {
+      // CUDA tensors through NCCL (GPU to GPU), CPU tensors (flags, statistics) still through Gloo:
+      // PyTorch's "cpu:gloo,cuda:nccl".
+      std::string why;
+      auto maker = nccl_backend_maker(why);
+      TORCH_CHECK(maker != nullptr, "NCCL is not available: ", why);
+      auto nccl = c10::intrusive_ptr<c10d::Backend>::reclaim(
+          maker(c10::make_intrusive<c10d::PrefixStore>("nccl/", store), rank, world_size, collective_timeout));
+      group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, nccl);
+    } else {
+      // Gloo also reduces and broadcasts CUDA tensors (through host memory): slower than NCCL, but it
+      // works wherever Gloo does, several processes sharing one GPU included.
+      group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::GLOO, gloo);
+    }
     group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
     *out = new ct_group_opaque{store, group};
   })
 }
-void ct_group_free(ct_group group) { delete group; }
+void ct_group_free(ct_group group) {
+  // A normal end, as destroy_process_group: NCCL's communicators are finalised (Gloo has nothing to
+  // do) instead of being torn down by the destructor with a warning.
+  try {
+    group->group->shutdown();
+  } catch (...) {
+  }
+  delete group;
+}
 int ct_group_rank(ct_group group) { return G(group).getRank(); }
 int ct_group_size(ct_group group) { return G(group).getSize(); }
 

@@ -13,11 +13,20 @@ extern "C" {
 typedef struct ct_group_opaque *ct_group;
 typedef struct ct_reducer_opaque *ct_reducer;
 
+/// How a group carries CUDA tensors: through Gloo (host memory; any number of processes per GPU) or
+/// through NCCL (GPU to GPU; one GPU per process).
+enum { CT_GROUP_CUDA_GLOO = 0, CT_GROUP_CUDA_NCCL = 1 };
+
+/// Whether NCCL can be used: the CUDA backend is loaded and liborthocxr_torch_nccl.so (built beside
+/// the shim against a libtorch with CUDA) loads. 0 with the reason in ct_last_error.
+int ct_nccl_available(void);
+
 /// Joins a group of world_size processes: rank 0 serves a TCPStore on host:port, the others connect
-/// to it; all wait up to timeout_seconds for the whole group. Collectives run over Gloo (TCP), on
-/// the interface named by GLOO_SOCKET_IFNAME when it is set, and fail after collective_timeout_seconds.
+/// to it; all wait up to timeout_seconds for the whole group. CPU tensors go through Gloo (TCP), on
+/// the interface named by GLOO_SOCKET_IFNAME when it is set; CUDA tensors as cuda_backend says.
+/// Collectives fail after collective_timeout_seconds.
 int ct_group_join(ct_group *out, const char *host, int port, int rank, int world_size, double timeout_seconds,
-                  double collective_timeout_seconds);
+                  double collective_timeout_seconds, int cuda_backend);
 void ct_group_free(ct_group group);
 int ct_group_rank(ct_group group);
 int ct_group_size(ct_group group);

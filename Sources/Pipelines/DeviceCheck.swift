@@ -78,6 +78,66 @@ public enum DeviceCheck {
       samePredictions: samePredictions)
   }
 
+  /// The collectives of data-parallel training on `device` through `backend`, in a group of one on
+  /// loopback (NCCL allows one process per GPU, so one GPU can hold no larger group): all-reduce,
+  /// broadcast, the differentiable all-reduce of synchronized BatchNorm with its backward pass (which
+  /// runs on autograd's device thread), and a synchronized BatchNorm against the plain one. In a group
+  /// of one each must give back what one process computes. Returns the report's lines and whether
+  /// every check passed.
+  public static func collectives(on device: Device, through backend: ProcessGroup.CUDABackend) throws -> (
+    lines: [String], passes: Bool
+  ) {
+    try Torch.makeAvailable(device)
+    let group = try ProcessGroup(
+      Rendezvous(rank: 0, worldSize: 1, masterPort: try Rendezvous.freeLoopbackPort(), timeoutSeconds: 30),
+      cudaBackend: backend)
+    var lines = ["collectives on \(device) through \(backend.rawValue), a group of one:"]
+    var passes = true
+    func report(_ name: String, _ difference: Double, within tolerance: Double) {
+      let ok = difference <= tolerance
+      passes = passes && ok
+      lines.append(
+        "  \(name.padding(toLength: 36, withPad: " ", startingAt: 0)) "
+          + String(format: "max |difference| %.2e ", difference) + (ok ? "ok" : "FAIL"))
+    }
+    Torch.seed(1)
+    let values = try Tensor.randn([1000], device: device)
+    let expected = try values.toArray(Float.self)
+    let summed = try values.clone()
+    try group.allReduceSum_([summed])
+    report("all-reduce", largestDifference(expected, try summed.toArray(Float.self)), within: 0)
+    let copied = try values.clone()
+    try group.broadcast_([copied], from: 0)
+    report("broadcast", largestDifference(expected, try copied.toArray(Float.self)), within: 0)
+    // Differentiable all-reduce: y = Σ x over the group; backward gives each x the sum of the grads.
+    let input = try Tensor.randn([4, 3, 5, 5], device: device).requiringGrad()
+    let weights = try Tensor.randn([4, 3, 5, 5], device: device)
+    try (group.allReducedSum(input) * weights).sum().backward()
+    guard let gradient = input.grad else { throw TorchError("no gradient reached the all-reduce's input") }
+    report(
+      "differentiable all-reduce, backward",
+      largestDifference(try weights.toArray(Float.self), try gradient.toArray(Float.self)),
+      within: 0)
+    // Synchronized BatchNorm (two passes, two differentiable all-reduces) against the plain one.
+    let images = try (Tensor.randn([8, 6, 7, 7], device: device) * 3 + 1)
+    let outputWeights = try Tensor.randn([8, 6, 7, 7], device: device)
+    var outputs: [[Float]] = []
+    var gradients: [[Float]] = []
+    for synchronized in [false, true] {
+      let norm = try BatchNorm2d(6)
+      try norm.move(to: device)
+      let x = try images.clone().requiringGrad()
+      let y = synchronized ? try norm.synchronizedForward(x, over: group) : try norm(x)
+      try (y * outputWeights).sum().backward()
+      guard let gradient = x.grad else { throw TorchError("no gradient reached the BatchNorm's input") }
+      outputs.append(try y.toArray(Float.self))
+      gradients.append(try gradient.toArray(Float.self))
+    }
+    report("synchronized BatchNorm, forward", largestDifference(outputs[0], outputs[1]), within: 1e-4)
+    report("synchronized BatchNorm, backward", largestDifference(gradients[0], gradients[1]), within: 1e-4)
+    return (lines, passes)
+  }
+
   /// Synthetic chest X-rays (one per finding, in turn) as a normalised batch for `preprocessing`.
   public static func syntheticImages(count: Int, preprocessing: Preprocessing, seed: UInt64 = 0) throws -> Tensor {
     let findings = SyntheticChestXRay.Finding.allCases

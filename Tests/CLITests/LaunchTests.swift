@@ -51,6 +51,33 @@ import Testing
     #expect(FileManager.default.fileExists(atPath: folder + "/run/metrics.json"))
   }
 
+  /// Every rank failing the same way at once (here: NCCL asked for on the CPU) fails the launch:
+  /// the last process to end is looked at too.
+  @Test func ranksThatAllFailFailTheLaunch() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    for processes in ["1", "2"] {
+      var arguments = train(folder + "/run", extra: ["--backend", "nccl"])
+      arguments[2] = processes
+      let result = try Orthocxr.run(arguments)
+      #expect(result.status == 1, "\(result.output)")
+      #expect(result.output.contains("--backend nccl carries CUDA tensors: add --device cuda"), "\(result.output)")
+      #expect(result.output.contains("exited with status 64"), "\(result.output)")
+      #expect(!result.output.contains("finished"), "\(result.output)")
+    }
+  }
+
+  /// A group of one on the CPU when a backend is named (as torchrun with one process gives DDP).
+  @Test func aNamedBackendFormsAGroupOfOne() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    var arguments = train(folder + "/run", extra: ["--backend", "gloo", "--epochs", "1"])
+    arguments[2] = "1"
+    let result = try Orthocxr.run(arguments)
+    #expect(result.status == 0, "\(result.output)")
+    #expect(result.output.contains("1 processes (batch 16 split between them)"), "\(result.output)")
+  }
+
   @Test func theCommandAfterTheDashesIsChecked() throws {
     let none = try Orthocxr.run(["launch", "--nproc-per-node", "2"])
     #expect(none.status != 0 && none.output.contains("give the command after --"))

@@ -74,5 +74,85 @@ import Testing
     #expect(throws: DistributedError.self) { try Rendezvous.fromEnvironment(["WORLD_SIZE": "2"]) }
     #expect(throws: DistributedError.self) { try Rendezvous.fromEnvironment(["WORLD_SIZE": "2", "RANK": "2"]) }
     #expect(throws: DistributedError.self) { try Rendezvous.fromEnvironment(["WORLD_SIZE": "two", "RANK": "0"]) }
+    // A group of one when a backend is named (torchrun with one process), and the processes per machine.
+    let alone = try #require(
+      try Rendezvous.fromEnvironment(
+        ["WORLD_SIZE": "1", "RANK": "0", "LOCAL_WORLD_SIZE": "1"], keepingSingleProcess: true))
+    #expect(alone == Rendezvous(rank: 0, worldSize: 1, localWorldSize: 1))
+    #expect(throws: DistributedError.self) {
+      try Rendezvous.fromEnvironment(["WORLD_SIZE": "2", "RANK": "0", "LOCAL_WORLD_SIZE": "-1"])
+    }
+  }
+
+  /// A group of one is a group: collectives return what they were given, and the reducer averages
+  /// over one rank, so training equals training without a group exactly.
+  @Test func aGroupOfOneTrainsAsNoGroup() throws {
+    func model() throws -> Sequential {
+      Torch.seed(5)
+      return Sequential(try Linear(4, 6), ReLU(), try Linear(6, 3))
+    }
+    Torch.seed(12)
+    let inputs = try Tensor.randn([6, 4])
+    let targets = try Tensor([Int64(0), 1, 2, 2, 1, 0])
+    let alone = try model()
+    try trainWithSGD(alone, inputs: inputs, targets: targets, learningRate: 0.1, steps: 10, reducer: nil)
+    let grouped = try model()
+    let sums = try inGroup(of: 1) { group -> [Float] in
+      let values = try Tensor([Float(2), 3])
+      try group.allReduceSum_([values])
+      let reducer = try GradientReducer(parameters: grouped.parameters(), group: group)
+      try trainWithSGD(grouped, inputs: inputs, targets: targets, learningRate: 0.1, steps: 10, reducer: reducer)
+      return try values.toArray(Float.self)
+    }
+    #expect(sums == [[2, 3]])
+    let expected = try alone.parameters().flatMap { try $0.toArray(Float.self) }
+    #expect(try grouped.parameters().flatMap { try $0.toArray(Float.self) } == expected)
+  }
+
+  /// Without the CUDA backend loaded, NCCL is unavailable and says why; a group asked to use it
+  /// anyway is refused, naming NCCL, before any rendezvous.
+  @Test func ncclNeedsTheCUDABackend() throws {
+    try #require(!Torch.isCUDAAvailable, "this test is about a process without CUDA")
+    let reason = try #require(ProcessGroup.ncclUnavailability)
+    #expect(reason.contains("CUDA backend is not loaded"), "\(reason)")
+    let port = try Rendezvous.freeLoopbackPort()
+    let error = #expect(throws: DistributedError.self) {
+      _ = try ProcessGroup(Rendezvous(rank: 0, worldSize: 1, masterPort: port, timeoutSeconds: 5), cudaBackend: .nccl)
+    }
+    #expect(error?.description.contains("NCCL is not available") == true, "\(String(describing: error))")
+  }
+
+  /// `--backend`: every rank reaches the same choice from what each machine sees, and a request
+  /// that cannot work is refused in words that say what to change.
+  @Test func theBackendChoiceIsNCCLOnlyWithAGPUPerProcess() throws {
+    typealias Backend = ProcessGroup.CUDABackend
+    let twoHere = Rendezvous(rank: 1, worldSize: 2, localRank: 1, localWorldSize: 2)
+    func choose(
+      _ request: BackendRequest, cuda: Bool = true, gpus: Int, nccl: String? = nil, _ at: Rendezvous = twoHere
+    )
+      throws -> Backend
+    {
+      try Backend.choose(request, onCUDA: cuda, rendezvous: at, gpuCount: gpus, ncclUnavailability: nccl).backend
+    }
+    #expect(try choose(.auto, gpus: 2) == .nccl)
+    #expect(try choose(.auto, gpus: 8) == .nccl)
+    #expect(try choose(.auto, gpus: 1) == .gloo, "two processes would share a GPU")
+    #expect(try choose(.auto, cuda: false, gpus: 2) == .gloo)
+    #expect(try choose(.auto, gpus: 2, nccl: "no library") == .gloo)
+    #expect(try choose(.auto, gpus: 2, Rendezvous(rank: 1, worldSize: 2, localRank: 1)) == .gloo, "unknown per machine")
+    #expect(try choose(.gloo, gpus: 2) == .gloo)
+    #expect(try choose(.nccl, gpus: 2) == .nccl)
+    #expect(try choose(.nccl, gpus: 1, Rendezvous(rank: 0, worldSize: 1, localWorldSize: 1)) == .nccl)
+    let shared = #expect(throws: DistributedError.self) { try choose(.nccl, gpus: 1) }
+    #expect(shared?.description.contains("2 processes run on this machine with 1 GPU(s)") == true)
+    #expect(shared?.description.contains("--backend gloo") == true)
+    let noLocalSize = #expect(throws: DistributedError.self) {
+      try choose(.nccl, gpus: 1, Rendezvous(rank: 1, worldSize: 2, localRank: 1))
+    }
+    #expect(noLocalSize?.description.contains("2 processes") == true)
+    let onCPU = #expect(throws: DistributedError.self) { try choose(.nccl, cuda: false, gpus: 0) }
+    #expect(onCPU?.description.contains("--device cuda") == true)
+    let missing = #expect(throws: DistributedError.self) { try choose(.nccl, gpus: 2, nccl: "no library") }
+    #expect(missing?.description.contains("no library") == true)
   }
 }

@@ -288,6 +288,15 @@ func modelTensors(_ path: String) throws -> [String: [Float]] {
     #expect(result.samePredictions && result.passes(tolerance: 1e-6))
   }
 
+  /// The collectives' check on the CPU through Gloo: every line computed, every one within its
+  /// tolerance (on a GPU: `orthocxr device --check cuda --collectives`, run by scripts/gpu-check).
+  @Test func theCollectivesCheckPassesOnTheCPU() throws {
+    let check = try DeviceCheck.collectives(on: .cpu, through: .gloo)
+    #expect(check.passes, "\(check.lines.joined(separator: "\n"))")
+    #expect(check.lines.count == 6 && check.lines.dropFirst().allSatisfy { $0.hasSuffix(" ok") })
+    #expect(check.lines.contains { $0.contains("synchronized BatchNorm, backward") })
+  }
+
   @Test(CUDADriver.required) func theGPUAgreesWithTheCPUAndBatchesArriveOnIt() throws {
     let preprocessing = Preprocessing(size: 64)
     let model = try ResNet(.resnet18, classCount: 3, inputChannels: 1)

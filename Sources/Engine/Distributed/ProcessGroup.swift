@@ -7,6 +7,8 @@ public struct Rendezvous: Equatable, Sendable {
   public var rank: Int
   public var worldSize: Int
   public var localRank: Int
+  /// How many processes of the group run on this machine (LOCAL_WORLD_SIZE), when the launcher says.
+  public var localWorldSize: Int?
   public var masterAddress: String
   public var masterPort: Int
   /// How long to wait for the whole group to arrive (ORTHOCXR_RENDEZVOUS_TIMEOUT, default 300 s).
@@ -16,23 +18,25 @@ public struct Rendezvous: Equatable, Sendable {
   public var collectiveTimeoutSeconds: Double
 
   public init(
-    rank: Int, worldSize: Int, localRank: Int = 0, masterAddress: String = "127.0.0.1", masterPort: Int = 29500,
-    timeoutSeconds: Double = 300, collectiveTimeoutSeconds: Double = 1800
+    rank: Int, worldSize: Int, localRank: Int = 0, localWorldSize: Int? = nil, masterAddress: String = "127.0.0.1",
+    masterPort: Int = 29500, timeoutSeconds: Double = 300, collectiveTimeoutSeconds: Double = 1800
   ) {
     self.collectiveTimeoutSeconds = collectiveTimeoutSeconds
     self.rank = rank
     self.worldSize = worldSize
     self.localRank = localRank
+    self.localWorldSize = localWorldSize
     self.masterAddress = masterAddress
     self.masterPort = masterPort
     self.timeoutSeconds = timeoutSeconds
   }
 
-  /// The rendezvous the environment describes, nil when it describes none (WORLD_SIZE unset or 1).
+  /// The rendezvous the environment describes, nil when it describes none (WORLD_SIZE unset, or 1
+  /// unless `keepingSingleProcess`: a group of one, as torchrun with one process gives DDP).
   /// Throws when the variables are present but do not make sense, naming the one at fault.
-  public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws
-    -> Rendezvous?
-  {
+  public static func fromEnvironment(
+    _ environment: [String: String] = ProcessInfo.processInfo.environment, keepingSingleProcess: Bool = false
+  ) throws -> Rendezvous? {
     guard let sizeText = environment["WORLD_SIZE"] else { return nil }
     func number(_ name: String, default value: Int? = nil) throws -> Int {
       guard let text = environment[name] else {
@@ -47,7 +51,7 @@ public struct Rendezvous: Equatable, Sendable {
     guard let worldSize = Int(sizeText), worldSize >= 1 else {
       throw DistributedError("WORLD_SIZE must be a positive whole number, not \"\(sizeText)\"")
     }
-    guard worldSize > 1 else { return nil }
+    guard worldSize > 1 || keepingSingleProcess else { return nil }
     let rank = try number("RANK")
     guard rank < worldSize else { throw DistributedError("RANK \(rank) is not below WORLD_SIZE \(worldSize)") }
     let port = try number("MASTER_PORT", default: 29500)
@@ -56,6 +60,7 @@ public struct Rendezvous: Equatable, Sendable {
     let collectiveTimeout = environment["ORTHOCXR_COLLECTIVE_TIMEOUT"].flatMap(Double.init) ?? 1800
     return Rendezvous(
       rank: rank, worldSize: worldSize, localRank: try number("LOCAL_RANK", default: 0),
+      localWorldSize: environment["LOCAL_WORLD_SIZE"] == nil ? nil : try number("LOCAL_WORLD_SIZE"),
       masterAddress: environment["MASTER_ADDR"] ?? "127.0.0.1", masterPort: port, timeoutSeconds: timeout,
       collectiveTimeoutSeconds: collectiveTimeout)
   }
@@ -88,20 +93,35 @@ public struct DistributedError: Error, CustomStringConvertible, Equatable {
 }
 
 /// A group of processes joined through PyTorch's c10d: a TCPStore that rank 0 serves for the
-/// rendezvous, and Gloo collectives over TCP for CPU tensors. Collectives block until every rank has
-/// called them; every rank must call the same ones in the same order.
+/// rendezvous, Gloo collectives over TCP for CPU tensors, and for CUDA tensors Gloo or NCCL
+/// (`CUDABackend`). Collectives block until every rank has called them; every rank must call the
+/// same ones in the same order.
 public final class ProcessGroup: @unchecked Sendable {
   // @unchecked: the handle is never reassigned; c10d's process group is thread-safe.
   let handle: ct_group
   public let rank: Int
   public let size: Int
+  public let cudaBackend: CUDABackend
 
-  /// Joins the group, waiting up to the rendezvous's time-out for every rank.
-  public init(_ rendezvous: Rendezvous) throws {
+  /// What carries a group's CUDA tensors.
+  public enum CUDABackend: String, Sendable, CaseIterable {
+    /// Through host memory over TCP: slower, but several processes may share a GPU.
+    case gloo
+    /// GPU to GPU (NVLink, PCIe, InfiniBand): each process needs a GPU of its own.
+    case nccl
+  }
+
+  /// Joins the group, waiting up to the rendezvous's time-out for every rank. With `.nccl`, the CUDA
+  /// backend must be loaded (`Torch.makeAvailable`) and `ncclUnavailability` nil.
+  public init(_ rendezvous: Rendezvous, cudaBackend: CUDABackend = .gloo) throws {
+    if cudaBackend == .nccl, let why = Self.ncclUnavailability {
+      throw DistributedError("rank \(rendezvous.rank): NCCL is not available: \(why)")
+    }
     var out: ct_group?
     let status = ct_group_join(
       &out, rendezvous.masterAddress, Int32(rendezvous.masterPort), Int32(rendezvous.rank),
-      Int32(rendezvous.worldSize), rendezvous.timeoutSeconds, rendezvous.collectiveTimeoutSeconds)
+      Int32(rendezvous.worldSize), rendezvous.timeoutSeconds, rendezvous.collectiveTimeoutSeconds,
+      Int32(cudaBackend == .nccl ? CT_GROUP_CUDA_NCCL : CT_GROUP_CUDA_GLOO))
     guard status == 0, let out else {
       let reason = TorchError.last().message.split(separator: "\n").first.map(String.init) ?? ""
       throw DistributedError(
@@ -115,6 +135,13 @@ public final class ProcessGroup: @unchecked Sendable {
     handle = out
     rank = Int(ct_group_rank(out))
     size = Int(ct_group_size(out))
+    self.cudaBackend = cudaBackend
+  }
+
+  /// Why NCCL cannot be used in this process, or nil when it can: the CUDA backend must be loaded,
+  /// and the shim's NCCL library (built by scripts/build-shim against a libtorch with CUDA) must load.
+  public static var ncclUnavailability: String? {
+    ct_nccl_available() != 0 ? nil : String(cString: ct_last_error())
   }
 
   deinit { ct_group_free(handle) }

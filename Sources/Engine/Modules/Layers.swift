@@ -77,8 +77,9 @@ extension Module {
 extension BatchNorm2d {
   /// Batch statistics over every rank's slice, in float32, in two passes (mean, then the mean squared
   /// deviation, as a single-process batch norm computes them), each a differentiable sum over the
-  /// group, so that backward carries every rank's share of the statistics' gradient.
-  func synchronizedForward(_ input: Tensor, over group: ProcessGroup) throws -> Tensor {
+  /// group, so that backward carries every rank's share of the statistics' gradient. `forward` takes
+  /// this path only for a group of two or more; a check may call it with a group of one.
+  public func synchronizedForward(_ input: Tensor, over group: ProcessGroup) throws -> Tensor {
     let x = input.dtype == .float32 ? input : try input.to(.float32)
     let channels = x.shape[1]
     let localCount = Double(x.shape[0] * x.shape[2] * x.shape[3])

@@ -20,6 +20,11 @@ struct DeviceCommand: ParsableCommand {
       float32 with TensorFloat-32 off, and compares logits and class activation maps element by
       element. Exits with status 1 when a difference exceeds --tolerance or a prediction differs.
       By default a seeded ResNet-18 on synthetic X-rays; --checkpoint and --images use yours.
+
+      --collectives (with --check) also checks data-parallel training's collectives on the GPU, in
+      a group of one, through Gloo and through NCCL: all-reduce, broadcast, the differentiable
+      all-reduce of synchronized BatchNorm and its backward pass, synchronized against plain
+      BatchNorm. NCCL unavailable (or any difference) fails the check.
       """
   )
 
@@ -47,11 +52,15 @@ struct DeviceCommand: ParsableCommand {
   @Option(help: "libtorch threads.")
   var threads = 2
 
+  @Flag(help: "With --check: also check the collectives of data-parallel training (Gloo and NCCL).")
+  var collectives = false
+
   func validate() throws {
     guard count > 0, imageSize >= 32, threads > 0, tolerance > 0 else {
       throw ValidationError("--count, --threads and --tolerance must be positive, --image-size at least 32")
     }
     if check == .cpu { throw ValidationError("--check compares a GPU with the CPU: give cuda or cuda:N") }
+    if collectives && check == nil { throw ValidationError("--collectives goes with --check cuda") }
   }
 
   func run() throws {
@@ -98,6 +107,19 @@ struct DeviceCommand: ParsableCommand {
       return try DeviceCheck.compare(model, images: batch, on: device, methods: chosen)
     }
     print(result.render(tolerance: tolerance))
-    if !result.passes(tolerance: tolerance) { throw ExitCode(1) }
+    var passes = result.passes(tolerance: tolerance)
+    if collectives {
+      for backend in ProcessGroup.CUDABackend.allCases {
+        if backend == .nccl, let why = ProcessGroup.ncclUnavailability {
+          print("collectives through nccl: FAIL: NCCL is not available: \(why)")
+          passes = false
+          continue
+        }
+        let check = try userFacing { try DeviceCheck.collectives(on: device, through: backend) }
+        print(check.lines.joined(separator: "\n"))
+        passes = passes && check.passes
+      }
+    }
+    if !passes { throw ExitCode(1) }
   }
 }

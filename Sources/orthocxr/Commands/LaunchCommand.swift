@@ -12,8 +12,9 @@ struct LaunchCommand: ParsableCommand {
     abstract: "Train in several processes on this machine, or on several machines (data parallel).",
     discussion: """
       Runs `orthocxr COMMAND…` (after --) in --nproc-per-node processes, which join one group over
-      TCP (PyTorch's c10d: a TCPStore at MASTER_ADDR:MASTER_PORT served by rank 0, Gloo collectives)
-      and train one model together: each process takes its share of every batch, and gradients are
+      TCP (PyTorch's c10d: a TCPStore at MASTER_ADDR:MASTER_PORT served by rank 0; Gloo collectives,
+      and NCCL for CUDA tensors when each process has a GPU of its own: see train's --backend) and
+      train one model together: each process takes its share of every batch, and gradients are
       averaged while backward runs. --batch-size stays the batch of one step over all processes.
 
         orthocxr launch --nproc-per-node 2 -- train --config experiments/os.yaml --threads 1
@@ -173,12 +174,8 @@ final class Supervisor: @unchecked Sendable {
     var failure: String?
     var deadline: Date?
     while ended.count < processes.count || openOutputs > 0 {
-      if failure == nil,
-        let bad = ended.first(where: { !Self.isClean($0.reason, $0.status, interrupted: interruptions > 0) })
-      {
-        failure =
-          bad.reason == .uncaughtSignal
-          ? "rank \(bad.rank) was killed by signal \(bad.status)" : "rank \(bad.rank) exited with status \(bad.status)"
+      if failure == nil, let found = firstFailure() {
+        failure = found
         for (_, process) in processes where process.isRunning { kill(process.processIdentifier, SIGTERM) }
         deadline = Date(timeIntervalSinceNow: stopTimeout)
       }
@@ -192,7 +189,16 @@ final class Supervisor: @unchecked Sendable {
         lock.wait()
       }
     }
-    return (failure, interruptions > 0)
+    // The last process to end may be the one that failed (or the only one): look once more.
+    return (failure ?? firstFailure(), interruptions > 0)
+  }
+
+  /// The first process that ended badly, in words; called with the lock held.
+  private func firstFailure() -> String? {
+    guard let bad = ended.first(where: { !Self.isClean($0.reason, $0.status, interrupted: interruptions > 0) })
+    else { return nil }
+    return bad.reason == .uncaughtSignal
+      ? "rank \(bad.rank) was killed by signal \(bad.status)" : "rank \(bad.rank) exited with status \(bad.status)"
   }
 
   /// After SIGKILL the remaining ends (and the ends of their output) arrive promptly; called with

@@ -36,6 +36,14 @@ struct TrainCommand: ParsableCommand {
   @Flag(help: "Continue the run in --output from its last checkpoint.")
   var resume = false
 
+  @Option(
+    help: """
+      Under launch or torchrun, what carries CUDA tensors between the processes: auto (NCCL when each \
+      process of a machine has a GPU of its own, else Gloo), gloo or nccl. Naming one forms a group \
+      even of a single process. CPU tensors always go through Gloo.
+      """)
+  var backend: BackendRequest = .auto
+
   func validate() throws {
     _ = try settings()
   }
@@ -74,13 +82,24 @@ struct TrainCommand: ParsableCommand {
     var settings = try settings()
     installInterruptHandler()
     // Started by `orthocxr launch` or torchrun: join the group the environment describes.
-    let rendezvous = try userFacing { try Rendezvous.fromEnvironment() }
-    if let rendezvous, settings.device == "cuda" {
-      // One GPU per local process, in turn (several share one when there are fewer GPUs).
-      try userFacing { try Torch.makeAvailable(.cuda(0)) }
-      settings.device = "cuda:\(rendezvous.localRank % max(Torch.cudaDeviceCount, 1))"
+    let rendezvous = try userFacing { try Rendezvous.fromEnvironment(keepingSingleProcess: backend != .auto) }
+    var cudaBackend = ProcessGroup.CUDABackend.gloo
+    if let rendezvous {
+      let onCUDA = settings.device.hasPrefix("cuda")
+      if onCUDA { try userFacing { try Torch.makeAvailable(.cuda(0)) } }
+      if settings.device == "cuda" {
+        // One GPU per local process, in turn (several share one when there are fewer GPUs: Gloo only).
+        settings.device = "cuda:\(rendezvous.localRank % max(Torch.cudaDeviceCount, 1))"
+      }
+      let choice = try userFacing {
+        try ProcessGroup.CUDABackend.choose(
+          backend, onCUDA: onCUDA, rendezvous: rendezvous, gpuCount: Torch.cudaDeviceCount,
+          ncclUnavailability: onCUDA ? ProcessGroup.ncclUnavailability : nil)
+      }
+      if rendezvous.rank == 0 && onCUDA { print("collectives on CUDA: \(choice.reason)") }
+      cudaBackend = choice.backend
     }
-    let group = try userFacing { try rendezvous.map { try ProcessGroup($0) } }
+    let group = try userFacing { try rendezvous.map { try ProcessGroup($0, cudaBackend: cudaBackend) } }
     let fault = FaultInjection(rank: group?.rank ?? 0)
     var hooks = TrainingPipeline.Hooks(
       stopRequested: {
@@ -268,6 +287,7 @@ struct ExperimentOptions: ParsableArguments {
 }
 
 extension TrainingSettings.OptimizerKind: ExpressibleByArgument {}
+extension BackendRequest: ExpressibleByArgument {}
 extension TrainingSettings.ScheduleKind: ExpressibleByArgument {}
 extension TrainingSettings.SelectionMetric: ExpressibleByArgument {}
 extension OrthogonalSpheresVariant: ExpressibleByArgument {}
