@@ -47,7 +47,8 @@ let package = Package(
     .target(name: "Engine", dependencies: ["CTorch", "Digests"]),
     // The one seeded generator of the project (data pipeline, augmentation, bootstrap).
     .target(name: "Randomness"),
-    .target(name: "CImageIO", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+    .target(
+      name: "CImageIO", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("deflate")]),
     .systemLibrary(name: "CGDCM", pkgConfig: "orthocxr-gdcm"),
     .target(name: "CDicom", dependencies: ["CGDCM"]),
     .target(name: "Imaging", dependencies: ["CImageIO", "CDicom", "Randomness"], swiftSettings: optimizedInDebug),
@@ -99,7 +100,7 @@ let package = Package(
     .testTarget(
       name: "EngineTests", dependencies: ["Engine", "Randomness", "TestSupport", "DistributedTestSupport"],
       exclude: ["Fixtures"]),
-    .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Randomness", "TestSupport"]),
+    .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CImageIO", "Randomness", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),
     .testTarget(
       name: "TrainingTests",
@@ -111,7 +112,8 @@ let package = Package(
     .testTarget(name: "RunFilesTests", dependencies: ["RunFiles", "Evaluation", "TestSupport"]),
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "RunFiles", "Evaluation", "TestSupport"]),
     .testTarget(
-      name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport", "DistributedTestSupport", "ModelTestSupport"]),
+      name: "ModelsTests",
+      dependencies: ["Models", "Engine", "TestSupport", "DistributedTestSupport", "ModelTestSupport"]),
     .testTarget(
       name: "PipelinesTests",
       dependencies: [

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 
 #include <jpeglib.h>
+#include <libdeflate.h>
 #include <png.h>
 
 void cio_free(void *pointer) { free(pointer); }
@@ -59,8 +60,233 @@ static void png_warning_handler(png_structp png, png_const_charp message) {
   (void)message;  // Warnings (such as a bad iCCP chunk) do not stop decoding.
 }
 
+// MARK: PNG, the fast path
+//
+// Chest X-ray sets are greyscale PNGs, and libpng spends most of their decode outside inflation
+// (row callbacks, transformations, a scalar unfilter) and inflates with zlib, half as fast as
+// libdeflate. This path decodes the common kind itself — not interlaced, grey or grey + alpha, 8 or
+// 16 bits — with libdeflate's whole-buffer inflate and CRC-32 and a plain unfilter, and gives the
+// same pixels libpng gives (tested on every kind and filter). Anything else, and anything it does
+// not understand or finds wrong (a CRC, an unknown critical chunk, a short or long image stream, a
+// missing IEND, a size over the limit), goes to libpng, which decodes it or words the error.
+
+static uint32_t read_be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+// Without branches (`&`, not `&&`): which neighbour wins changes from byte to byte.
+static inline uint8_t paeth_predictor(int a, int b, int c) {
+  int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+  int nearest_b_or_c = pb <= pc ? b : c;
+  return (uint8_t)(((pa <= pb) & (pa <= pc)) ? a : nearest_b_or_c);
+}
+
+// Undoes one row's filter in place; `previous` is the row above, unfiltered (zeros for the first).
+static int unfilter_row(uint8_t filter, uint8_t *row, const uint8_t *previous, size_t length, size_t pixel_bytes) {
+  size_t i;
+  switch (filter) {
+    case 0:
+      return 1;
+    case 1:
+      for (i = pixel_bytes; i < length; ++i) row[i] = (uint8_t)(row[i] + row[i - pixel_bytes]);
+      return 1;
+    case 2:
+      for (i = 0; i < length; ++i) row[i] = (uint8_t)(row[i] + previous[i]);
+      return 1;
+    case 3:
+      for (i = 0; i < pixel_bytes; ++i) row[i] = (uint8_t)(row[i] + (previous[i] >> 1));
+      for (; i < length; ++i) row[i] = (uint8_t)(row[i] + ((row[i - pixel_bytes] + previous[i]) >> 1));
+      return 1;
+    case 4:
+      if (pixel_bytes == 1) {
+        // Each byte needs the one before it decoded: one serial chain, kept in registers.
+        int left = 0, upper_left = 0;
+        for (i = 0; i < length; ++i) {
+          int above = previous[i];
+          left = (uint8_t)(row[i] + paeth_predictor(left, above, upper_left));
+          row[i] = (uint8_t)left;
+          upper_left = above;
+        }
+        return 1;
+      }
+      for (i = 0; i < pixel_bytes; ++i) row[i] = (uint8_t)(row[i] + previous[i]);
+      for (; i < length; ++i) {
+        row[i] = (uint8_t)(row[i] + paeth_predictor(row[i - pixel_bytes], previous[i], previous[i - pixel_bytes]));
+      }
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+// Four Paeth rows of one byte per pixel at once: row k+1 runs one column behind row k, so each byte's
+// neighbours (left, above, above-left) are decoded by the time it is reached, and the four serial
+// chains overlap in the processor instead of waiting on each other (about twice as fast as one row
+// after another). `above` is the row above the first, decoded; rows[k]'s above is rows[k - 1].
+static void unfilter_four_paeth_rows(uint8_t *const rows[4], const uint8_t *above, size_t length) {
+  uint8_t *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+  int l0 = 0, l1 = 0, l2 = 0, l3 = 0, u0 = 0, u1 = 0, u2 = 0, u3 = 0;
+#define CIO_PAETH_STEP(row, upper, left, upper_left, x) \
+  do {                                                  \
+    int up = (upper)[x];                                \
+    left = (uint8_t)((row)[x] + paeth_predictor(left, up, upper_left)); \
+    (row)[x] = (uint8_t)left;                           \
+    upper_left = up;                                    \
+  } while (0)
+  size_t step = 0;
+  for (; step < 3 && step < length + 3; ++step) {  // rows 1 to 3 start one column later each
+    if (step < length) CIO_PAETH_STEP(r0, above, l0, u0, step);
+    if (step >= 1 && step - 1 < length) CIO_PAETH_STEP(r1, r0, l1, u1, step - 1);
+    if (step >= 2 && step - 2 < length) CIO_PAETH_STEP(r2, r1, l2, u2, step - 2);
+  }
+  for (; step < length; ++step) {  // all four, registers only
+    CIO_PAETH_STEP(r0, above, l0, u0, step);
+    CIO_PAETH_STEP(r1, r0, l1, u1, step - 1);
+    CIO_PAETH_STEP(r2, r1, l2, u2, step - 2);
+    CIO_PAETH_STEP(r3, r2, l3, u3, step - 3);
+  }
+  for (; step < length + 3; ++step) {  // rows 1 to 3 finish
+    if (step - 1 < length) CIO_PAETH_STEP(r1, r0, l1, u1, step - 1);
+    if (step - 2 < length) CIO_PAETH_STEP(r2, r1, l2, u2, step - 2);
+    if (step >= 3 && step - 3 < length) CIO_PAETH_STEP(r3, r2, l3, u3, step - 3);
+  }
+#undef CIO_PAETH_STEP
+}
+
+int cio_decode_grey_png_directly(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image) {
+  memset(image, 0, sizeof *image);
+  size_t offset = 8;
+  if (size < 8 || png_sig_cmp(data, 0, 8) != 0) return 0;
+  if (size < offset + 8 + 13 + 4 || read_be32(data + offset) != 13 || memcmp(data + offset + 4, "IHDR", 4) != 0) {
+    return 0;
+  }
+  const uint8_t *header = data + offset + 8;
+  uint32_t width = read_be32(header), height = read_be32(header + 4);
+  int bit_depth = header[8], colour_type = header[9];
+  if (width == 0 || height == 0 || width > 0x7fffffffu || height > 0x7fffffffu) return 0;
+  if ((bit_depth != 8 && bit_depth != 16) || (colour_type != 0 && colour_type != 4)) return 0;
+  if (header[10] != 0 || header[11] != 0 || header[12] != 0) return 0;  // deflate, filter set 0, not interlaced
+  if (max_pixels > 0 && (uint64_t)width * height > max_pixels) return 0;
+
+  // The chunks: every CRC checked; the image data may come in several IDAT chunks, one after another.
+  const uint8_t *single = NULL;
+  size_t data_size = 0, data_chunks = 0;
+  int idat_state = 0;  // 0 before, 1 inside, 2 after the IDAT run
+  int ended = 0;
+  while (!ended) {
+    if (size - offset < 12) return 0;
+    uint32_t length = read_be32(data + offset);
+    if (length > 0x7fffffffu || length > size - offset - 12) return 0;
+    const uint8_t *type = data + offset + 4;
+    if (libdeflate_crc32(0, type, 4 + (size_t)length) != read_be32(data + offset + 8 + length)) return 0;
+    if (memcmp(type, "IDAT", 4) == 0) {
+      if (idat_state == 2) return 0;
+      idat_state = 1;
+      if (data_chunks++ == 0) single = type + 4;
+      data_size += length;
+    } else {
+      if (idat_state == 1) idat_state = 2;
+      if (memcmp(type, "IEND", 4) == 0) {
+        ended = 1;
+      } else if (offset > 8 && !(type[0] & 0x20)) {
+        return 0;  // a critical chunk other than IHDR, IDAT and IEND (PLTE in grey, a second IHDR, …)
+      }
+    }
+    offset += 12 + (size_t)length;
+  }
+  if (data_chunks == 0) return 0;
+
+  size_t pixel_bytes = (size_t)(colour_type == 4 ? 2 : 1) * (bit_depth / 8);
+  size_t row_bytes = (size_t)width * pixel_bytes;
+  if (row_bytes / pixel_bytes != width || (row_bytes + 1) > SIZE_MAX / height) return 0;
+  size_t stride = row_bytes + 1, raw_size = stride * height;
+  size_t sample_bytes = (size_t)bit_depth / 8;
+
+  uint8_t *stream = NULL;
+  const uint8_t *compressed = single;
+  if (data_chunks > 1) {
+    stream = malloc(data_size);
+    if (!stream) return 0;
+    size_t at = 0;
+    for (size_t walk = 8; at < data_size;) {
+      uint32_t length = read_be32(data + walk);
+      if (memcmp(data + walk + 4, "IDAT", 4) == 0) {
+        memcpy(stream + at, data + walk + 8, length);
+        at += length;
+      }
+      walk += 12 + (size_t)length;
+    }
+    compressed = stream;
+  }
+  uint8_t *raw = malloc(raw_size);
+  uint8_t *zeros = calloc(row_bytes, 1);
+  uint8_t *pixels = malloc((size_t)width * height * sample_bytes);
+  struct libdeflate_decompressor *inflater = libdeflate_alloc_decompressor();
+  // Exactly the image, and nothing after the stream (libpng would warn of extra data).
+  size_t consumed = 0, produced = 0;
+  int decoded = raw && zeros && pixels && inflater &&
+                libdeflate_zlib_decompress_ex(inflater, compressed, data_size, raw, raw_size, &consumed,
+                                              &produced) == LIBDEFLATE_SUCCESS &&
+                consumed == data_size && produced == raw_size;
+  for (uint32_t y = 0; decoded && y < height;) {
+    uint8_t *row = raw + (size_t)y * stride;
+    const uint8_t *above = y == 0 ? zeros : row + 1 - stride;
+    if (pixel_bytes == 1 && height - y >= 4 && row[0] == 4 && row[stride] == 4 && row[2 * stride] == 4 &&
+        row[3 * stride] == 4) {
+      uint8_t *const rows[4] = {row + 1, row + 1 + stride, row + 1 + 2 * stride, row + 1 + 3 * stride};
+      unfilter_four_paeth_rows(rows, above, row_bytes);
+      y += 4;
+    } else {
+      decoded = unfilter_row(row[0], row + 1, above, row_bytes, pixel_bytes);
+      y += 1;
+    }
+  }
+  if (decoded) {
+    // Grey samples out, alpha dropped (libpng strips it the same way), 16-bit samples to native order.
+    for (uint32_t y = 0; y < height; ++y) {
+      const uint8_t *row = raw + (size_t)y * stride + 1;
+      if (bit_depth == 8) {
+        uint8_t *out = pixels + (size_t)y * width;
+        if (colour_type == 0) {
+          memcpy(out, row, width);
+        } else {
+          for (uint32_t x = 0; x < width; ++x) out[x] = row[2 * (size_t)x];
+        }
+      } else {
+        uint16_t *out = (uint16_t *)pixels + (size_t)y * width;
+        for (uint32_t x = 0; x < width; ++x) {
+          const uint8_t *sample = row + (size_t)x * pixel_bytes;
+          out[x] = (uint16_t)(sample[0] << 8 | sample[1]);
+        }
+      }
+    }
+  }
+  libdeflate_free_decompressor(inflater);
+  free(zeros);
+  free(raw);
+  free(stream);
+  if (!decoded) {
+    free(pixels);
+    return 0;
+  }
+  image->width = width;
+  image->height = height;
+  image->bit_depth = bit_depth;
+  image->source_channels = colour_type == 4 ? 2 : 1;
+  image->palette_or_progressive = 0;
+  image->pixels = pixels;
+  return 1;
+}
+
 int cio_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image, char *error,
                    size_t error_size) {
+  memset(image, 0, sizeof *image);
+  if (cio_decode_grey_png_directly(data, size, max_pixels, image)) return 0;
+  return cio_decode_png_with_libpng(data, size, max_pixels, image, error, error_size);
+}
+
+int cio_decode_png_with_libpng(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image, char *error,
+                               size_t error_size) {
   memset(image, 0, sizeof *image);
   if (size < 8 || png_sig_cmp(data, 0, 8) != 0) {
     set_error(error, error_size, "not a PNG file (bad signature)");

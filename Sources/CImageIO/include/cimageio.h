@@ -1,5 +1,6 @@
-// CImageIO: PNG (libpng) and JPEG (libjpeg-turbo) decoding and PNG encoding, with every library
-// error turned into a message instead of a longjmp out of Swift or an abort.
+// CImageIO: PNG (libpng; libdeflate for plain greyscale files) and JPEG (libjpeg-turbo) decoding
+// and PNG encoding, with every library error turned into a message instead of a longjmp out of Swift
+// or an abort.
 //
 // Decoded pixels are greyscale, row-major, 8 or 16 bits per sample (16-bit samples in native byte
 // order). Colour images are converted to grey by the library: PNG with ITU-R BT.709 weights after
@@ -36,6 +37,14 @@ typedef struct {
 /// otherwise 1 and a message in `error`.
 int cio_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image, char *error,
                    size_t error_size);
+
+/// cio_decode_png's two halves, for the tests that hold them side by side. The fast path decodes
+/// non-interlaced grey and grey + alpha PNGs of 8 or 16 bits (libdeflate, CRCs checked) and returns 1
+/// with `image` filled, or 0, having decoded nothing, for any other file and anything it finds
+/// wrong; cio_decode_png then hands the file to libpng.
+int cio_decode_grey_png_directly(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image);
+int cio_decode_png_with_libpng(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image,
+                               char *error, size_t error_size);
 
 /// Decodes a JPEG held in memory (baseline, extended or progressive; grey or colour), as
 /// cio_decode_png does.

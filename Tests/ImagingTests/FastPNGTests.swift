@@ -1,0 +1,120 @@
+import CImageIO
+import Foundation
+import TestSupport
+import Testing
+
+/// The fast greyscale PNG path (libdeflate, its own unfilter) against libpng, file by file: it must
+/// decode what it claims with libpng's very pixels, and leave every other file to libpng.
+@Suite struct FastPNGTests {
+  static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/png-kinds").path
+
+  struct Decoded: Equatable, CustomStringConvertible {
+    var width: UInt32, height: UInt32, bitDepth: Int32, sourceChannels: Int32, pixels: [UInt8]
+    // Short, so that a failure names the difference instead of printing every pixel.
+    var description: String {
+      "\(width)x\(height), \(bitDepth) bits from \(sourceChannels) channel(s), \(pixels.count) bytes"
+    }
+  }
+
+  /// Where two results differ, in a few words (nil when they are equal).
+  static func difference(_ reference: Result<Decoded, ImageFailure>, _ fast: Decoded) -> String? {
+    guard case .success(let expected) = reference else { return "libpng refused it: \(reference)" }
+    guard expected != fast else { return nil }
+    let differing = zip(expected.pixels, fast.pixels).filter { $0 != $1 }.count
+    let first =
+      zip(expected.pixels, fast.pixels).enumerated().first { $0.element.0 != $0.element.1 }.map {
+        String($0.offset)
+      } ?? "none"
+    return "libpng: \(expected); fast: \(fast); \(differing) bytes differ, the first at \(first)"
+  }
+
+  /// The fast path's result, nil when it declines the file.
+  static func direct(_ data: Data) -> Decoded? {
+    var image = cio_image()
+    let decoded = data.withUnsafeBytes {
+      cio_decode_grey_png_directly($0.bindMemory(to: UInt8.self).baseAddress, $0.count, 0, &image)
+    }
+    return decoded == 1 ? take(&image) : nil
+  }
+
+  /// libpng's result, or its message.
+  static func libpng(_ data: Data) -> Result<Decoded, ImageFailure> {
+    var image = cio_image()
+    var message = [CChar](repeating: 0, count: 256)
+    let status = data.withUnsafeBytes {
+      cio_decode_png_with_libpng($0.bindMemory(to: UInt8.self).baseAddress, $0.count, 0, &image, &message, 256)
+    }
+    guard status == 0 else { return .failure(ImageFailure(message: String(cString: message))) }
+    return .success(take(&image))
+  }
+
+  struct ImageFailure: Error, Equatable { var message: String }
+
+  static func take(_ image: inout cio_image) -> Decoded {
+    let count = Int(image.width) * Int(image.height) * Int(image.bit_depth / 8)
+    let bytes = Array(UnsafeBufferPointer(start: image.pixels.assumingMemoryBound(to: UInt8.self), count: count))
+    cio_free(image.pixels)
+    return Decoded(
+      width: image.width, height: image.height, bitDepth: image.bit_depth, sourceChannels: image.source_channels,
+      pixels: bytes)
+  }
+
+  static func fixtureNames() throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: fixtures).filter { $0.hasSuffix(".png") }.sorted()
+  }
+
+  @Test func everyKindItTakesGivesLibpngsPixelsAndTheRestGoesToLibpng() throws {
+    let names = try Self.fixtureNames()
+    #expect(names.count >= 90, "scripts/make_png_fixtures.py writes 94 files")
+    var taken = 0
+    for name in names {
+      let data = try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/" + name))
+      let reference = Self.libpng(data)
+      if name.hasPrefix("fallback-") {
+        #expect(Self.direct(data) == nil, "\(name) must go to libpng")
+        continue
+      }
+      let fast = try #require(Self.direct(data), "\(name): the fast path declined it")
+      let difference = Self.difference(reference, fast)
+      #expect(difference == nil, "\(name): \(difference ?? "")")
+      taken += 1
+    }
+    #expect(taken == names.filter { !$0.hasPrefix("fallback-") }.count)
+  }
+
+  /// Through the public reader: the files the fast path declines are read or refused by libpng as
+  /// before (a bad CRC, a short stream, an unknown filter are refused; the others decode).
+  @Test func theDeclinedFilesAreLibpngsToReadOrRefuse() throws {
+    for name in try Self.fixtureNames() where name.hasPrefix("fallback-") {
+      let data = try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/" + name))
+      var image = cio_image()
+      var message = [CChar](repeating: 0, count: 256)
+      let status = data.withUnsafeBytes {
+        cio_decode_png($0.bindMemory(to: UInt8.self).baseAddress, $0.count, 0, &image, &message, 256)
+      }
+      let viaPublic: Result<Decoded, ImageFailure> =
+        status == 0 ? .success(Self.take(&image)) : .failure(ImageFailure(message: String(cString: message)))
+      #expect(viaPublic == Self.libpng(data), "\(name)")
+      if ["fallback-bad-crc.png", "fallback-short-stream.png", "fallback-bad-filter.png"].contains(name) {
+        #expect(status != 0, "\(name) is refused")
+      }
+    }
+  }
+
+  /// Every PNG of the validation split: the fast path takes each one, with libpng's pixels.
+  @Test(SharedData.required) func theRealXRaysDecodeAsLibpngDecodesThem() throws {
+    let split = SharedData.path("covid-radiography/val.txt")
+    let images = SharedData.path("covid-radiography/images")
+    let names = try String(contentsOfFile: split, encoding: .utf8).split(separator: "\n").compactMap {
+      $0.split(separator: " ").dropFirst().first.map(String.init)
+    }
+    #expect(names.count > 500)
+    for name in names where name.hasSuffix(".png") {
+      let data = try Data(contentsOf: URL(fileURLWithPath: images + "/" + name))
+      let fast = try #require(Self.direct(data), "\(name): the fast path declined it")
+      let difference = Self.difference(Self.libpng(data), fast)
+      #expect(difference == nil, "\(name): \(difference ?? "")")
+    }
+  }
+}
