@@ -90,24 +90,52 @@ public struct MahalanobisScorer: Equatable, Sendable {
   }
 
   /// min over classes of (x − μ_c)ᵀ Σ⁻¹ (x − μ_c).
+  ///
+  /// A triangular matrix–vector product per class (C·D²/2 multiply-adds: 393,216 for ResNet-18's
+  /// 512 features and 3 classes), so it runs on every request a server answers: eight lanes at a
+  /// time, in unchecked buffers (Swift keeps a plain reduction in order, one lane, and checks every
+  /// array index). The lanes change the order of the additions, not the precision: float64 throughout.
   public func score(_ features: [Double]) -> Double {
     let dimension = self.dimension
+    precondition(features.count == dimension, "\(features.count) features for a \(dimension)-dimensional score")
     var best = Double.infinity
     var difference = [Double](repeating: 0, count: dimension)
     whitening.withUnsafeBufferPointer { w in
-      for mean in means where !mean.isEmpty {
-        for index in 0..<dimension { difference[index] = features[index] - mean[index] }
-        var total = 0.0
-        for row in 0..<dimension {
-          var value = 0.0
-          let base = row * dimension
-          for column in 0...row { value += w[base + column] * difference[column] }
-          total += value * value
+      difference.withUnsafeMutableBufferPointer { d in
+        for mean in means where !mean.isEmpty {
+          for index in 0..<dimension { d[index] = features[index] - mean[index] }
+          var total = 0.0
+          for row in 0..<dimension {
+            total += Self.squared(dot: UnsafeBufferPointer(rebasing: w[(row * dimension)...(row * dimension + row)]), d)
+          }
+          best = min(best, total)
         }
-        best = min(best, total)
       }
     }
     return best
+  }
+
+  /// (Σ rowᵢ·dᵢ)² over the row's length, eight products at a time.
+  @inline(__always)
+  private static func squared(dot row: UnsafeBufferPointer<Double>, _ d: UnsafeMutableBufferPointer<Double>) -> Double {
+    let count = row.count
+    let rowStart = UnsafeRawPointer(row.baseAddress!)
+    let dStart = UnsafeRawPointer(d.baseAddress!)
+    var lanes = SIMD8<Double>.zero
+    var column = 0
+    let stride = MemoryLayout<Double>.stride
+    while column + 8 <= count {
+      lanes +=
+        rowStart.loadUnaligned(fromByteOffset: column * stride, as: SIMD8<Double>.self)
+        * dStart.loadUnaligned(fromByteOffset: column * stride, as: SIMD8<Double>.self)
+      column += 8
+    }
+    var value = lanes.sum()
+    while column < count {
+      value += row[column] * d[column]
+      column += 1
+    }
+    return value * value
   }
 }
 

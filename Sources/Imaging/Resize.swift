@@ -53,35 +53,41 @@ public enum Resize {
     if width == image.width && height == image.height { return image }
     let horizontal = kernel(inputSize: image.width, outputSize: width)
     let vertical = kernel(inputSize: image.height, outputSize: height)
-    // Horizontal pass: image.height rows of `width` samples.
-    var intermediate = [Float](repeating: 0, count: width * image.height)
+    // Vertical pass first, on whole input rows (contiguous, so the compiler vectorises it), then the
+    // horizontal pass on the `height` rows that remain instead of all of the input's.
+    let inputWidth = image.width
+    var intermediate = [Float](repeating: 0, count: inputWidth * height)
     image.pixels.withUnsafeBufferPointer { source in
-      horizontal.weights.withUnsafeBufferPointer { weights in
-        intermediate.withUnsafeMutableBufferPointer { target in
-          let taps = horizontal.taps
-          for y in 0..<image.height {
-            let row = y * image.width
-            for x in 0..<width {
-              var sum: Float = 0
-              let start = row + horizontal.starts[x]
-              for tap in 0..<taps { sum += source[start + tap] * weights[x * taps + tap] }
-              target[y * width + x] = sum
-            }
+      intermediate.withUnsafeMutableBufferPointer { target in
+        for y in 0..<height {
+          let start = vertical.starts[y]
+          let out = target.baseAddress! + y * inputWidth
+          for tap in 0..<vertical.taps {
+            let weight = vertical.weights[y * vertical.taps + tap]
+            if weight == 0 { continue }
+            let row = source.baseAddress! + (start + tap) * inputWidth
+            for x in 0..<inputWidth { out[x] += row[x] * weight }
           }
         }
       }
     }
-    // Vertical pass: whole rows at a time, which the compiler vectorises.
     var output = [Float](repeating: 0, count: width * height)
     intermediate.withUnsafeBufferPointer { source in
-      output.withUnsafeMutableBufferPointer { target in
-        for y in 0..<height {
-          let start = vertical.starts[y]
-          for tap in 0..<vertical.taps {
-            let weight = vertical.weights[y * vertical.taps + tap]
-            if weight == 0 { continue }
-            let row = (start + tap) * width
-            for x in 0..<width { target[y * width + x] += source[row + x] * weight }
+      horizontal.starts.withUnsafeBufferPointer { starts in
+        horizontal.weights.withUnsafeBufferPointer { weights in
+          output.withUnsafeMutableBufferPointer { target in
+            let taps = horizontal.taps
+            for y in 0..<height {
+              let row = source.baseAddress! + y * inputWidth
+              let out = target.baseAddress! + y * width
+              for x in 0..<width {
+                let window = row + starts[x]
+                let kernel = weights.baseAddress! + x * taps
+                var sum: Float = 0
+                for tap in 0..<taps { sum += window[tap] * kernel[tap] }
+                out[x] = sum
+              }
+            }
           }
         }
       }

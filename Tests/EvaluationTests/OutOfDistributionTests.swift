@@ -96,6 +96,31 @@ import Testing
     #expect(few.score(rows(1, 40)[0]).isFinite)
   }
 
+  /// The score in lanes of eight equals the quadratic form written out, ‖W(x − μ_c)‖² minimised over
+  /// the classes, for dimensions below, at and past a multiple of eight (every row length 1…D).
+  @Test func theLaneWiseScoreIsTheQuadraticForm() throws {
+    var random = SplitMix64(seed: 9)
+    for dimension in [7, 8, 37] {
+      let features = (0..<300).map { _ in (0..<dimension).map { _ in Double(random.next() % 10_000) / 1_000 - 5 } }
+      let labels = (0..<300).map { $0 % 3 }
+      let scorer = try MahalanobisScorer.fit(features: features, labels: labels, classCount: 3)
+      for x in features.prefix(20) + [[Double](repeating: 40, count: dimension)] {
+        var expected = Double.infinity
+        for mean in scorer.means {
+          var total = 0.0
+          for row in 0..<dimension {
+            var value = 0.0
+            for column in 0...row { value += scorer.whitening[row * dimension + column] * (x[column] - mean[column]) }
+            total += value * value
+          }
+          expected = min(expected, total)
+        }
+        let score = scorer.score(x)
+        #expect(abs(score - expected) <= 1e-12 * max(1, expected), "D = \(dimension): \(score) vs \(expected)")
+      }
+    }
+  }
+
   /// k-NN on normalised features: a stored feature (any length) is at distance 0 from itself with
   /// k = 1; an orthogonal direction is at √2; the k-th neighbour is the k-th smallest distance.
   @Test func nearestNeighboursByHand() throws {
