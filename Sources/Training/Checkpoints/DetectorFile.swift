@@ -37,7 +37,9 @@ extension CheckpointFile {
     // A class with no training images has no mean: a row of NaN says so.
     let means = scorer.means.flatMap { $0.isEmpty ? [Double](repeating: .nan, count: dimension) : $0 }
     tensors[DetectorKey.means] = try Tensor(means, shape: [scorer.means.count, dimension])
-    tensors[DetectorKey.whitening] = try Tensor(scorer.whitening.map(Float.init), shape: [dimension, dimension])
+    // Float64, as fitted: rounded to float32, a reloaded detector's scores moved by enough to carry an
+    // image that sat at a threshold across it (its thresholds came from the unrounded scores).
+    tensors[DetectorKey.whitening] = try Tensor(scorer.whitening, shape: [dimension, dimension])
     let bank = detector.neighbours.bank
     tensors[DetectorKey.bank] = try Tensor(bank.flatMap { $0 }, shape: [bank.count, bank.first?.count ?? 0])
     info[DetectorKey.method] = detector.method.rawValue
