@@ -172,16 +172,49 @@ public struct NearestNeighbourScorer: Equatable, Sendable {
     return norm > 0 ? vector.map { $0 / norm } : vector
   }
 
+  /// The distance to the k-th nearest bank feature. Every request a server answers pays for it (a
+  /// full bank is 2,048 × 512 multiply-adds), so: dot products sixteen lanes at a time over unchecked
+  /// buffers, and only the k nearest kept, in order, instead of sorting every distance.
   public func score(_ features: [Double]) -> Double {
     let query = Self.normalised(features).map(Float.init)
-    // Squared distances of unit vectors: 2 − 2·cos.
-    var distances = bank.map { row -> Float in
-      var dot: Float = 0
-      for index in 0..<row.count { dot += row[index] * query[index] }
-      return max(0, 2 - 2 * dot)
+    var nearest: [Float] = []
+    nearest.reserveCapacity(k + 1)
+    query.withUnsafeBufferPointer { q in
+      for row in bank {
+        // Squared distance of unit vectors: 2 − 2·cos.
+        let distance = max(0, 2 - 2 * row.withUnsafeBufferPointer { Self.dot($0, q) })
+        guard nearest.count < k || distance < nearest[k - 1] else { continue }
+        var index = nearest.count
+        while index > 0 && nearest[index - 1] > distance { index -= 1 }
+        nearest.insert(distance, at: index)
+        if nearest.count > k { nearest.removeLast() }
+      }
     }
-    distances.sort()
-    return Double(distances[k - 1]).squareRoot()
+    return Double(nearest[k - 1]).squareRoot()
+  }
+
+  /// Σ aᵢbᵢ over the shorter of the two, sixteen lanes at a time.
+  @inline(__always)
+  static func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
+    let count = min(a.count, b.count)
+    guard count > 0 else { return 0 }
+    let aBytes = UnsafeRawPointer(a.baseAddress!)
+    let bBytes = UnsafeRawPointer(b.baseAddress!)
+    let stride = MemoryLayout<Float>.stride
+    var lanes = SIMD16<Float>.zero
+    var index = 0
+    while index + 16 <= count {
+      lanes +=
+        aBytes.loadUnaligned(fromByteOffset: index * stride, as: SIMD16<Float>.self)
+        * bBytes.loadUnaligned(fromByteOffset: index * stride, as: SIMD16<Float>.self)
+      index += 16
+    }
+    var total = lanes.sum()
+    while index < count {
+      total += a[index] * b[index]
+      index += 1
+    }
+    return total
   }
 }
 

@@ -132,6 +132,28 @@ import Testing
     #expect(close(second.score([1, 0, 0]), (2 - 2.0.squareRoot()).squareRoot(), 1e-6))
   }
 
+  /// The lane-wise dot products and the kept k nearest give what sorting every distance gives, for
+  /// feature lengths below, at and past a multiple of sixteen and for k from 1 to the whole bank.
+  @Test func theKeptNearestAreTheSortedDistances() throws {
+    var random = SplitMix64(seed: 11)
+    for dimension in [5, 16, 37] {
+      let features = (0..<300).map { _ in (0..<dimension).map { _ in Double(random.next() % 1_000) / 100 - 5 } }
+      for k in [1, 7, 300] {
+        let scorer = try NearestNeighbourScorer.fit(features: features, k: k)
+        for query in features.suffix(5) + [(0..<dimension).map { Double($0) }] {
+          let norm = query.reduce(0) { $0 + $1 * $1 }.squareRoot()
+          let unit = query.map { Float($0 / norm) }
+          let distances = scorer.bank.map { row in
+            max(0, 2 - 2 * zip(row, unit).reduce(Float(0)) { $0 + $1.0 * $1.1 })
+          }.sorted()
+          // Compared squared: a query from the bank is at 0 ± float noise, which √ magnifies.
+          let score = scorer.score(query)
+          #expect(abs(score * score - Double(distances[k - 1])) < 1e-5, "D = \(dimension), k = \(k)")
+        }
+      }
+    }
+  }
+
   /// Above the bank limit, a seeded sample is kept: the same for the same seed.
   @Test func theBankIsASeededSample() throws {
     let features = (0..<3_000).map { [Double($0 % 17), Double($0 % 5) + 1] }
