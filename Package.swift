@@ -43,7 +43,8 @@ let package = Package(
   targets: [
     .systemLibrary(name: "CTorch", pkgConfig: "orthocxr-torch"),
     // SHA-256, for checkpoints' content hashes and the audit log; optimised in debug builds too.
-    .target(name: "Digests", swiftSettings: optimizedInDebug),
+    .target(name: "CDigests"),
+    .target(name: "Digests", dependencies: ["CDigests"], swiftSettings: optimizedInDebug),
     .target(name: "Engine", dependencies: ["CTorch", "Digests"]),
     // The one seeded generator of the project (data pipeline, augmentation, bootstrap).
     .target(name: "Randomness"),
@@ -98,7 +99,7 @@ let package = Package(
     // Runs a group of ranks on threads of one test process (Gloo over loopback).
     .target(name: "DistributedTestSupport", dependencies: ["Engine"], path: "Tests/DistributedTestSupport"),
     .testTarget(
-      name: "EngineTests", dependencies: ["Engine", "Randomness", "TestSupport", "DistributedTestSupport"],
+      name: "EngineTests", dependencies: ["Engine", "Digests", "Randomness", "TestSupport", "DistributedTestSupport"],
       exclude: ["Fixtures"]),
     .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CImageIO", "Randomness", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),

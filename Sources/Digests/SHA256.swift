@@ -1,9 +1,16 @@
+import CDigests
 import Foundation
 
 /// SHA-256 (FIPS 180-4), for checkpoints' content hashes and the audit log's digests. Small and
 /// dependency-free: Foundation on Linux has no CryptoKit, and swift-crypto would add minutes to every
 /// clean build. Incremental: `update` with the bytes in any pieces, then `finalize`.
+///
+/// Blocks are compressed with the processor's SHA extensions where it has them (CDigests: about
+/// 1.5 GB/s here, against 285 MB/s for the Swift rounds below, which every other processor uses).
 public struct SHA256: Sendable {
+  /// Whether this processor's SHA extensions compress the blocks.
+  public static let usesProcessorExtensions = cdg_sha256_accelerated() != 0
+
   private static let roundConstants: [UInt32] = [
     0x428a_2f98, 0x7137_4491, 0xb5c0_fbcf, 0xe9b5_dba5, 0x3956_c25b, 0x59f1_11f1, 0x923f_82a4, 0xab1c_5ed5,
     0xd807_aa98, 0x1283_5b01, 0x2431_85be, 0x550c_7dc3, 0x72be_5d74, 0x80de_b1fe, 0x9bdc_06a7, 0xc19b_f174,
@@ -21,8 +28,15 @@ public struct SHA256: Sendable {
   /// Bytes waiting for a whole 64-byte block.
   private var pending: [UInt8] = []
   private var length: UInt64 = 0
+  private let accelerated: Bool
 
-  public init() { pending.reserveCapacity(64) }
+  public init() { self.init(usingProcessorExtensions: Self.usesProcessorExtensions) }
+
+  /// `false` compresses in Swift even where the extensions exist: for the tests that compare the two.
+  init(usingProcessorExtensions: Bool) {
+    accelerated = usingProcessorExtensions && Self.usesProcessorExtensions
+    pending.reserveCapacity(64)
+  }
 
   /// The digest as 64 lowercase hexadecimal digits.
   public static func hex(_ data: Data) -> String { digest(data).hex }
@@ -44,12 +58,13 @@ public struct SHA256: Sendable {
       pending.append(contentsOf: bytes[0..<taken])
       start = taken
       guard pending.count == 64 else { return }
-      pending.withUnsafeBytes { compress($0.baseAddress!) }
+      pending.withUnsafeBytes { compress($0.baseAddress!, blocks: 1) }
       pending.removeAll(keepingCapacity: true)
     }
-    while bytes.count - start >= 64 {
-      compress(bytes.baseAddress! + start)
-      start += 64
+    let blocks = (bytes.count - start) / 64
+    if blocks > 0 {
+      compress(bytes.baseAddress! + start, blocks: blocks)
+      start += blocks * 64
     }
     pending.append(contentsOf: bytes[start...])
   }
@@ -69,8 +84,20 @@ public struct SHA256: Sendable {
     return words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> UInt32(24 - 8 * $0)) } }
   }
 
-  /// One 64-byte block.
-  private mutating func compress(_ block: UnsafeRawPointer) {
+  /// `blocks` consecutive 64-byte blocks.
+  private mutating func compress(_ start: UnsafeRawPointer, blocks: Int) {
+    if accelerated {
+      withUnsafeMutableBytes(of: &state) { words in
+        cdg_sha256_compress(
+          words.baseAddress!.assumingMemoryBound(to: UInt32.self), start.assumingMemoryBound(to: UInt8.self), blocks)
+      }
+      return
+    }
+    for index in 0..<blocks { compressInSwift(start + 64 * index) }
+  }
+
+  /// One 64-byte block, in Swift.
+  private mutating func compressInSwift(_ block: UnsafeRawPointer) {
     withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { words in
       for index in 0..<16 {
         let base = index * 4
