@@ -106,36 +106,16 @@ public struct MahalanobisScorer: Equatable, Sendable {
           for index in 0..<dimension { d[index] = features[index] - mean[index] }
           var total = 0.0
           for row in 0..<dimension {
-            total += Self.squared(dot: UnsafeBufferPointer(rebasing: w[(row * dimension)...(row * dimension + row)]), d)
+            let value = laneWiseDot(
+              UnsafeBufferPointer(rebasing: w[(row * dimension)...(row * dimension + row)]),
+              UnsafeBufferPointer(d), lanes: SIMD8<Double>.self)
+            total += value * value
           }
           best = min(best, total)
         }
       }
     }
     return best
-  }
-
-  /// (Σ rowᵢ·dᵢ)² over the row's length, eight products at a time.
-  @inline(__always)
-  private static func squared(dot row: UnsafeBufferPointer<Double>, _ d: UnsafeMutableBufferPointer<Double>) -> Double {
-    let count = row.count
-    let rowStart = UnsafeRawPointer(row.baseAddress!)
-    let dStart = UnsafeRawPointer(d.baseAddress!)
-    var lanes = SIMD8<Double>.zero
-    var column = 0
-    let stride = MemoryLayout<Double>.stride
-    while column + 8 <= count {
-      lanes +=
-        rowStart.loadUnaligned(fromByteOffset: column * stride, as: SIMD8<Double>.self)
-        * dStart.loadUnaligned(fromByteOffset: column * stride, as: SIMD8<Double>.self)
-      column += 8
-    }
-    var value = lanes.sum()
-    while column < count {
-      value += row[column] * d[column]
-      column += 1
-    }
-    return value * value
   }
 }
 
@@ -182,7 +162,7 @@ public struct NearestNeighbourScorer: Equatable, Sendable {
     query.withUnsafeBufferPointer { q in
       for row in bank {
         // Squared distance of unit vectors: 2 − 2·cos.
-        let distance = max(0, 2 - 2 * row.withUnsafeBufferPointer { Self.dot($0, q) })
+        let distance = max(0, 2 - 2 * row.withUnsafeBufferPointer { laneWiseDot($0, q, lanes: SIMD16<Float>.self) })
         guard nearest.count < k || distance < nearest[k - 1] else { continue }
         var index = nearest.count
         while index > 0 && nearest[index - 1] > distance { index -= 1 }
@@ -191,30 +171,6 @@ public struct NearestNeighbourScorer: Equatable, Sendable {
       }
     }
     return Double(nearest[k - 1]).squareRoot()
-  }
-
-  /// Σ aᵢbᵢ over the shorter of the two, sixteen lanes at a time.
-  @inline(__always)
-  static func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
-    let count = min(a.count, b.count)
-    guard count > 0 else { return 0 }
-    let aBytes = UnsafeRawPointer(a.baseAddress!)
-    let bBytes = UnsafeRawPointer(b.baseAddress!)
-    let stride = MemoryLayout<Float>.stride
-    var lanes = SIMD16<Float>.zero
-    var index = 0
-    while index + 16 <= count {
-      lanes +=
-        aBytes.loadUnaligned(fromByteOffset: index * stride, as: SIMD16<Float>.self)
-        * bBytes.loadUnaligned(fromByteOffset: index * stride, as: SIMD16<Float>.self)
-      index += 16
-    }
-    var total = lanes.sum()
-    while index < count {
-      total += a[index] * b[index]
-      index += 1
-    }
-    return total
   }
 }
 
@@ -489,4 +445,32 @@ extension OutOfDistributionStatistics {
     let bounds = Statistics.percentiles(values, level: 0.95)
     return EvaluationReport.Interval(value: value, low: bounds?.low ?? value, high: bounds?.high ?? value)
   }
+}
+
+/// Σ aᵢbᵢ over the shorter of the two, `Lanes.scalarCount` products at a time over unchecked memory
+/// (a plain loop would add one product at a time, in order, and check every index): the scores that
+/// run on every request a server answers.
+@inline(__always)
+func laneWiseDot<Lanes: SIMD>(
+  _ a: UnsafeBufferPointer<Lanes.Scalar>, _ b: UnsafeBufferPointer<Lanes.Scalar>, lanes: Lanes.Type
+) -> Lanes.Scalar where Lanes.Scalar: BinaryFloatingPoint {
+  let count = min(a.count, b.count)
+  guard count > 0 else { return 0 }
+  let aBytes = UnsafeRawPointer(a.baseAddress!)
+  let bBytes = UnsafeRawPointer(b.baseAddress!)
+  let stride = MemoryLayout<Lanes.Scalar>.stride
+  var sums = Lanes()
+  var index = 0
+  while index + Lanes.scalarCount <= count {
+    sums +=
+      aBytes.loadUnaligned(fromByteOffset: index * stride, as: Lanes.self)
+      * bBytes.loadUnaligned(fromByteOffset: index * stride, as: Lanes.self)
+    index += Lanes.scalarCount
+  }
+  var total = sums.sum()
+  while index < count {
+    total += a[index] * b[index]
+    index += 1
+  }
+  return total
 }

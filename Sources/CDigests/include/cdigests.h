@@ -11,6 +11,9 @@
 extern "C" {
 #endif
 
+/// SHA-256's 64 round constants (for the Swift rounds too, so that there is one table).
+const uint32_t *cdg_sha256_round_constants(void);
+
 /// Whether this processor has the SHA extensions (and the SSSE3 and SSE4.1 they come with).
 int cdg_sha256_accelerated(void);
 
