@@ -101,7 +101,8 @@ let package = Package(
     .testTarget(
       name: "EngineTests", dependencies: ["Engine", "Digests", "Randomness", "TestSupport", "DistributedTestSupport"],
       exclude: ["Fixtures"]),
-    .testTarget(name: "ImagingTests", dependencies: ["Imaging", "CImageIO", "Randomness", "TestSupport"]),
+    .testTarget(
+      name: "ImagingTests", dependencies: ["Imaging", "CImageIO", "Randomness", "TestSupport"], exclude: ["Fixtures"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),
     .testTarget(
       name: "TrainingTests",
