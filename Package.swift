@@ -102,7 +102,7 @@ let package = Package(
       name: "EngineTests", dependencies: ["Engine", "Digests", "Randomness", "TestSupport", "DistributedTestSupport"],
       exclude: ["Fixtures"]),
     .testTarget(
-      name: "ImagingTests", dependencies: ["Imaging", "CImageIO", "Randomness", "TestSupport"], exclude: ["Fixtures"]),
+      name: "ImagingTests", dependencies: ["Imaging", "CImageIO", "Randomness", "TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),
     .testTarget(
       name: "TrainingTests",

@@ -6,9 +6,6 @@ import Testing
 /// The fast greyscale PNG path (libdeflate, its own unfilter) against libpng, file by file: it must
 /// decode what it claims with libpng's very pixels, and leave every other file to libpng.
 @Suite struct FastPNGTests {
-  static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/png-kinds").path
-
   struct Decoded: Equatable, CustomStringConvertible {
     var width: UInt32, height: UInt32, bitDepth: Int32, sourceChannels: Int32, pixels: [UInt8]
     // Short, so that a failure names the difference instead of printing every pixel.
@@ -60,16 +57,11 @@ import Testing
       pixels: bytes)
   }
 
-  static func fixtureNames() throws -> [String] {
-    try FileManager.default.contentsOfDirectory(atPath: fixtures).filter { $0.hasSuffix(".png") }.sorted()
-  }
-
   @Test func everyKindItTakesGivesLibpngsPixelsAndTheRestGoesToLibpng() throws {
-    let names = try Self.fixtureNames()
-    #expect(names.count >= 90, "scripts/make_png_fixtures.py writes 94 files")
+    let fixtures = PNGFixtures.all()
+    #expect(fixtures.count == 94)
     var taken = 0
-    for name in names {
-      let data = try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/" + name))
+    for (name, data) in fixtures {
       let reference = Self.libpng(data)
       if name.hasPrefix("fallback-") {
         #expect(Self.direct(data) == nil, "\(name) must go to libpng")
@@ -80,14 +72,13 @@ import Testing
       #expect(difference == nil, "\(name): \(difference ?? "")")
       taken += 1
     }
-    #expect(taken == names.filter { !$0.hasPrefix("fallback-") }.count)
+    #expect(taken == fixtures.filter { !$0.name.hasPrefix("fallback-") }.count)
   }
 
   /// Through the public reader: the files the fast path declines are read or refused by libpng as
   /// before (a bad CRC, a short stream, an unknown filter are refused; the others decode).
   @Test func theDeclinedFilesAreLibpngsToReadOrRefuse() throws {
-    for name in try Self.fixtureNames() where name.hasPrefix("fallback-") {
-      let data = try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/" + name))
+    for (name, data) in PNGFixtures.all() where name.hasPrefix("fallback-") {
       var image = cio_image()
       var message = [CChar](repeating: 0, count: 256)
       let status = data.withUnsafeBytes {
