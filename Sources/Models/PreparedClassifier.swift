@@ -15,10 +15,12 @@ public final class PreparedClassifier: @unchecked Sendable {
   // @unchecked: nothing is written after init; libtorch reads the tensors from any thread.
   private let stem: FoldedConvolution
   private let blocks: [PreparedBlock]
-  private let classifierWeight: Tensor
+  /// The classifier's weight (classes, K): the gradient of class c's score with respect to the last
+  /// stage's activations is row c divided by their h·w positions (average pooling, then linear).
+  public let classifierWeights: Tensor
   private let classifierBias: Tensor?
   /// Whether the convolutions run as oneDNN's fused primitives (else as folded `conv2d`s).
-  public let isFused: Bool
+  public var isFused: Bool { stem.isFused }
   /// The convolutions' precision: float32, or bfloat16.
   public let dtype: DType
 
@@ -54,17 +56,12 @@ public final class PreparedClassifier: @unchecked Sendable {
       }
     }
     self.blocks = blocks
-    classifierWeight = try noGrad { try model.fc.weight.clone() }
+    classifierWeights = try noGrad { try model.fc.weight.clone() }
     classifierBias = try noGrad { try model.fc.bias?.clone() }
-    isFused = stem.isFused
   }
 
   /// The module path of the last residual stage, whose output `lastStageActivations` gives.
   public static let lastStage = "layer4"
-
-  /// The classifier's weight (classes, K): the gradient of class c's score with respect to the last
-  /// stage's activations is row c divided by their h·w positions (average pooling, then linear).
-  public var classifierWeights: Tensor { classifierWeight }
 
   /// The last residual stage's output (N, K, h, w) in float32: what a forward hook on "layer4" of the
   /// model sees, and what class activation maps are made of.
@@ -88,7 +85,7 @@ public final class PreparedClassifier: @unchecked Sendable {
 
   /// The classifier's logits of penultimate features.
   public func logits(ofFeatures features: Tensor) throws -> Tensor {
-    try noGrad { try Functional.linear(features, weight: classifierWeight, bias: classifierBias) }
+    try noGrad { try Functional.linear(features, weight: classifierWeights, bias: classifierBias) }
   }
 
   /// The penultimate features (N, D), as `ImageClassifier.penultimateFeatures`.

@@ -106,13 +106,9 @@ public struct FoldedConvolution: @unchecked Sendable {
       if relu { try output.relu_() }
       return output
     }
-    let weight = try weight(for: input)
-    return try Functional.convolutionGeometry(stride: stride, padding: padding, dilation: dilation) {
-      stride, padding, dilation in
-      try Tensor.make {
-        ct_conv2d_fused(
-          $0, input.handle, weight.handle, bias.handle, stride, padding, dilation, Int64(groups), relu ? 1 : 0)
-      }
+    return try fused(input) { out, weight, stride, padding, dilation in
+      ct_conv2d_fused(
+        out, input.handle, weight.handle, bias.handle, stride, padding, dilation, Int64(groups), relu ? 1 : 0)
     }
   }
 
@@ -124,13 +120,23 @@ public struct FoldedConvolution: @unchecked Sendable {
       try output.relu_()
       return output
     }
+    return try fused(input) { out, weight, stride, padding, dilation in
+      ct_conv2d_fused_add_relu(
+        out, input.handle, residual.handle, weight.handle, bias.handle, stride, padding, dilation, Int64(groups))
+    }
+  }
+
+  /// One of the shim's fused primitives, given the weight prepared for `input` and the geometry.
+  private func fused(
+    _ input: Tensor,
+    _ primitive: (
+      UnsafeMutablePointer<OpaquePointer?>, Tensor, UnsafePointer<Int64>, UnsafePointer<Int64>, UnsafePointer<Int64>
+    ) -> Int32
+  ) throws -> Tensor {
     let weight = try weight(for: input)
     return try Functional.convolutionGeometry(stride: stride, padding: padding, dilation: dilation) {
       stride, padding, dilation in
-      try Tensor.make {
-        ct_conv2d_fused_add_relu(
-          $0, input.handle, residual.handle, weight.handle, bias.handle, stride, padding, dilation, Int64(groups))
-      }
+      try Tensor.make { primitive($0, weight, stride, padding, dilation) }
     }
   }
 }
