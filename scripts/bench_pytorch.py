@@ -101,6 +101,7 @@ def main():
     parser.add_argument("--precision", choices=["fp32", "bf16", "both"], default="both")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--inference-only", action="store_true", help="measure inference only")
+    parser.add_argument("--training-only", action="store_true", help="measure training only")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -134,6 +135,8 @@ def main():
 
         if not args.inference_only:
             print(f"train      {label:<32} {measure(train_step, args.steps, args.warmup, args.batch_size, device):8.1f} images/s")
+        if args.training_only:
+            continue
         model.eval()
 
         def infer_step():

@@ -49,6 +49,16 @@ const char *ct_last_error(void);
 const char *ct_version(void);
 void ct_set_num_threads(int threads);
 int ct_get_num_threads(void);
+/// The caching allocator for CPU tensors (shim/ctorch_allocator.cpp): freed blocks of 256 KiB or
+/// more are kept, up to `limit_bytes` in all, and reused for requests of the same size class, so that
+/// a training loop stops faulting in fresh pages every step. Disabled until enabled; disabling or
+/// releasing gives every kept block back.
+void ct_cpu_memory_cache_enable(int64_t limit_bytes);
+void ct_cpu_memory_cache_disable(void);
+void ct_cpu_memory_cache_release(void);
+/// Bytes kept now, and since the process started: large allocations served from the cache and
+/// large allocations that found nothing to reuse (both counted only while enabled).
+void ct_cpu_memory_cache_statistics(int64_t *cached_bytes, int64_t *reused, int64_t *fresh);
 /// Seeds the CPU generator, and once the CUDA backend is loaded, every CUDA device's too.
 void ct_manual_seed(uint64_t seed);
 /// The state of libtorch's default CPU generator as a uint8 tensor, and restoring it (exact resume).

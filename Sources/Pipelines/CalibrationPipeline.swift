@@ -39,6 +39,7 @@ public enum CalibrationPipeline {
     facts: CheckpointFile.ModelFacts = .init()
   ) throws -> Result {
     Torch.threadCount = loader.threads
+    CPUMemoryCache.enableForLoops()
     let trained = try TrainedModel.load(checkpoint, facts: facts)
     let predictions = try SplitPredictions(
       model: trained,

@@ -34,6 +34,7 @@ public enum DemoPipeline {
 
   public static func run(_ demo: Settings, output say: PipelineOutput) throws {
     Torch.threadCount = demo.threads
+    CPUMemoryCache.enableForLoops()
     try FileManager.default.createDirectory(atPath: demo.output, withIntermediateDirectories: true)
     say.message("OrthoCXR demo — libtorch \(Torch.version), \(demo.threads) threads, outputs in \(demo.output)/")
 

@@ -38,6 +38,7 @@ public enum EvaluationPipeline {
     ignoreTemperature: Bool = false, facts: CheckpointFile.ModelFacts = .init()
   ) throws -> Result {
     Torch.threadCount = loader.threads
+    CPUMemoryCache.enableForLoops()
     let trained = try TrainedModel.load(checkpoint, facts: facts)
     let predictions = try SplitPredictions(
       model: trained,

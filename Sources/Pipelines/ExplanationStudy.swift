@@ -47,6 +47,7 @@ public enum ExplanationStudy {
 
   public static func run(_ request: Request, output say: PipelineOutput = .silent) throws -> Result {
     Torch.threadCount = request.threads
+    CPUMemoryCache.enableForLoops()
     guard (1...2).contains(request.checkpoints.count) else {
       throw ExplanationError("explain one model, or two to compare")
     }

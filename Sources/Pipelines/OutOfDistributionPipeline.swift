@@ -68,6 +68,7 @@ public enum OutOfDistributionPipeline {
       throw OutOfDistributionError("the acceptance must be between 0 and 1 (0.95 accepts 95% of validation images)")
     }
     Torch.threadCount = loader.threads
+    CPUMemoryCache.enableForLoops()
     var trained = try TrainedModel.load(checkpoint, facts: facts)
     trained.outOfDistribution = nil
     say.progress("features of \(train)…")
@@ -198,6 +199,7 @@ public enum OutOfDistributionPipeline {
     output say: PipelineOutput = .silent
   ) throws -> BenchmarkResult {
     Torch.threadCount = loader.threads
+    CPUMemoryCache.enableForLoops()
     let trained = try TrainedModel.load(checkpoint, facts: facts)
     guard let detector = trained.outOfDistribution else {
       throw CheckpointError(path: checkpoint, reason: "has no out-of-distribution detector: run orthocxr ood fit first")

@@ -78,6 +78,7 @@ public enum StressPipeline {
       throw SettingsProblem("severities are 1 to 5")
     }
     Torch.threadCount = settings.threads
+    CPUMemoryCache.enableForLoops()
     let models = try groups.map { group in try group.checkpoints.map { try TrainedModel.load($0, facts: facts) } }
     let reference = models[0][0]
     for (group, trained) in zip(groups, models) {

@@ -56,6 +56,7 @@ public enum TrainingPipeline {
     let isLeader = (group?.rank ?? 0) == 0
     let say = isLeader ? hooks.output : .silent
     Torch.threadCount = loader.threads
+    CPUMemoryCache.enableForLoops()
     try Torch.makeAvailable(loader.device)
     let seed = settings.training.seed
     Torch.seed(seed)

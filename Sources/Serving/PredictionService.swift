@@ -74,6 +74,7 @@ public final class PredictionService: @unchecked Sendable {
     threads: Int = 2, device: Device = .cpu
   ) throws {
     Torch.threadCount = threads
+    CPUMemoryCache.enableForLoops()
     trained = try TrainedModel.load(checkpoint)
     try trained.model.place(on: device)
     trained.model.eval()

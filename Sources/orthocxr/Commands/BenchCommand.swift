@@ -82,6 +82,7 @@ struct ModelBench: ParsableCommand {
     Torch.threadCount = threads
     try userFacing { try Torch.makeAvailable(device) }
     Torch.seed(0)
+    CPUMemoryCache.enableForLoops()
     #if DEBUG
       print("warning: this is a debug build; build with -c release for meaningful numbers")
     #endif

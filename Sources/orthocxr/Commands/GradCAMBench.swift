@@ -56,6 +56,7 @@ struct GradCAMBench: ParsableCommand {
 
   func run() throws {
     Torch.threadCount = threads
+    CPUMemoryCache.enableForLoops()
     try userFacing { try Torch.makeAvailable(device) }
     Torch.seed(0)
     #if DEBUG
