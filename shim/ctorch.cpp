@@ -243,6 +243,14 @@ int ct_copy_to_host(ct_tensor t, void *data, size_t nbytes) {
     if (size > 0) std::memcpy(data, host.data_ptr(), size);
   })
 }
+int ct_cpu_data(ct_tensor t, void **data) {
+  PROTECT({
+    const at::Tensor &tensor = T(t);
+    TORCH_CHECK(tensor.device().is_cpu(), "writing in place needs a CPU tensor, not one on ", tensor.device());
+    TORCH_CHECK(tensor.is_contiguous(), "writing in place needs a contiguous tensor");
+    *data = tensor.data_ptr();
+  })
+}
 int ct_item_double(ct_tensor t, double *value) { PROTECT(*value = T(t).item<double>()) }
 int ct_item_int64(ct_tensor t, int64_t *value) { PROTECT(*value = T(t).item<int64_t>()) }
 

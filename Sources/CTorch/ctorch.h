@@ -132,6 +132,8 @@ int ct_eye(ct_tensor *out, int64_t n, int dtype, int device_type, int device_ind
 
 /// Copies a tensor (any device, any layout) into host memory; it must hold exactly `nbytes`.
 int ct_copy_to_host(ct_tensor t, void *data, size_t nbytes);
+/// The memory of a contiguous CPU tensor, to be filled in place (no copy); fails for others.
+int ct_cpu_data(ct_tensor t, void **data);
 int ct_item_double(ct_tensor t, double *value);
 int ct_item_int64(ct_tensor t, int64_t *value);
 

@@ -51,10 +51,42 @@ public struct Augmentation: Equatable, Sendable {
     if random.chance(intensityProbability) {
       let brightness = Float(random.uniform(-maxBrightness, maxBrightness))
       let contrast = Float(1 + random.uniform(-maxContrast, maxContrast))
-      let mean = result.pixels.reduce(0, +) / Float(result.pixels.count)
-      result.pixels = result.pixels.map { Swift.min(Swift.max((($0 - mean) * contrast + mean) + brightness, 0), 1) }
+      adjustIntensity(&result.pixels, brightness: brightness, contrast: contrast)
     }
     return result
+  }
+
+  /// Contrast about the image's mean, then brightness, clamped to [0, 1], in place: each pixel p
+  /// becomes min(max((p − mean)·contrast + mean + brightness, 0), 1). In lanes of eight: a serial
+  /// `reduce(0, +)` over a 224-px image is 50,000 dependent additions.
+  func adjustIntensity(_ pixels: inout [Float], brightness: Float, contrast: Float) {
+    let count = pixels.count
+    guard count > 0 else { return }
+    pixels.withUnsafeMutableBufferPointer { buffer in
+      let base = UnsafeMutableRawPointer(buffer.baseAddress!)
+      let lanes = count / 8 * 8
+      var sums = SIMD8<Float>()
+      var index = 0
+      while index < lanes {
+        sums += base.loadUnaligned(fromByteOffset: index * 4, as: SIMD8<Float>.self)
+        index += 8
+      }
+      var total = sums.sum()
+      for rest in lanes..<count { total += buffer[rest] }
+      let mean = total / Float(count)
+      let (low, high) = (SIMD8<Float>(repeating: 0), SIMD8<Float>(repeating: 1))
+      index = 0
+      while index < lanes {
+        let pixel = base.loadUnaligned(fromByteOffset: index * 4, as: SIMD8<Float>.self)
+        let adjusted = (pixel - mean) * contrast + mean + brightness
+        base.storeBytes(
+          of: adjusted.clamped(lowerBound: low, upperBound: high), toByteOffset: index * 4, as: SIMD8<Float>.self)
+        index += 8
+      }
+      for rest in lanes..<count {
+        buffer[rest] = Swift.min(Swift.max((buffer[rest] - mean) * contrast + mean + brightness, 0), 1)
+      }
+    }
   }
 
   /// Rotation by `angle` and scaling about the centre, then a shift; bilinear sampling of the inverse

@@ -195,10 +195,11 @@ public final class DataLoader: @unchecked Sendable {
   func makeBatch(_ indices: [Int], epoch: Int) throws -> Batch? {
     let side = preprocessing.size
     let sampleSize = preprocessing.channels * side * side
-    // Each sample is normalised straight into its slot of one buffer, which becomes the tensor.
-    var values = [Float](repeating: 0, count: indices.count * sampleSize)
+    // Each sample is normalised straight into its slot of the batch's tensor: no zero-filled buffer
+    // to copy from, and with CPUMemoryCache on, a tensor whose pages were faulted in by an earlier batch.
+    var images = try Tensor.empty([indices.count, preprocessing.channels, side, side])
     var kept: [Int] = []
-    try values.withUnsafeMutableBufferPointer { buffer in
+    try images.withUnsafeMutableElements(of: Float.self) { buffer in
       for index in indices {
         do {
           let image = try prepare(index, epoch: epoch)
@@ -216,11 +217,7 @@ public final class DataLoader: @unchecked Sendable {
       }
     }
     guard !kept.isEmpty else { return nil }
-    var images = try values.withUnsafeBytes { bytes in
-      try Tensor.fromBytes(
-        UnsafeRawBufferPointer(rebasing: bytes[0..<(kept.count * sampleSize * MemoryLayout<Float>.size)]),
-        shape: [kept.count, preprocessing.channels, side, side], dtype: .float32)
-    }
+    if kept.count < indices.count { images = try images.slice(dim: 0, 0..<kept.count) }
     if options.dtype != .float32 { images = try images.to(options.dtype) }
     if options.memoryFormat != .contiguous { images = try images.contiguous(options.memoryFormat) }
     var labels = try Tensor(kept.map { Int64(entries[$0].classIndex) })

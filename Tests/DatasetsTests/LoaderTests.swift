@@ -19,6 +19,23 @@ import Testing
     #expect(untouched > 3 && untouched < 25, "\(untouched) of 40 untouched")
   }
 
+  /// The lane-wise brightness and contrast against the written-out definition, on a size that leaves
+  /// a remainder after the lanes of eight.
+  @Test func intensityIsContrastAboutTheMeanThenBrightnessClamped() {
+    let image = SyntheticChestXRay.generate(size: 37, finding: .covid, seed: 3).image
+    for (brightness, contrast) in [(0.08, 1.1), (-0.1, 0.9), (0.6, 1.5)] as [(Float, Float)] {
+      var adjusted = image.pixels
+      Augmentation().adjustIntensity(&adjusted, brightness: brightness, contrast: contrast)
+      let mean = image.pixels.map(Double.init).reduce(0, +) / Double(image.pixels.count)
+      let expected = image.pixels.map {
+        min(max((Double($0) - mean) * Double(contrast) + mean + Double(brightness), 0), 1)
+      }
+      let worst = zip(adjusted, expected).map { abs(Double($0) - $1) }.max() ?? 1
+      #expect(worst < 1e-5, "differs by \(worst) at brightness \(brightness), contrast \(contrast)")
+    }
+    #expect(image.pixels.count % 8 != 0)
+  }
+
   @Test func identityAffineKeepsTheImage() {
     let image = SyntheticChestXRay.generate(size: 32, finding: .normal, seed: 2).image
     let same = Augmentation().affine(image, angle: 0, scale: 1, shiftX: 0, shiftY: 0)

@@ -174,3 +174,19 @@ import Testing
     }
   }
 }
+
+/// Filling a tensor in place, as the data loader writes each batch.
+@Suite struct InPlaceElementTests {
+  @Test func writesLandInTheTensorAndWrongRequestsAreRefused() throws {
+    let tensor = try Tensor.empty([2, 3])
+    try tensor.withUnsafeMutableElements(of: Float.self) { elements in
+      #expect(elements.count == 6)
+      for index in elements.indices { elements[index] = Float(index) * 1.5 }
+    }
+    #expect(try tensor.toArray(Float.self) == [0, 1.5, 3, 4.5, 6, 7.5])
+    #expect(throws: TorchError.self) { try tensor.withUnsafeMutableElements(of: Int64.self) { _ in } }
+    #expect(throws: TorchError.self) {
+      try tensor.transposed(0, 1).withUnsafeMutableElements(of: Float.self) { _ in }
+    }
+  }
+}

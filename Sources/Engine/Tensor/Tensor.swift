@@ -161,6 +161,22 @@ public final class Tensor: @unchecked Sendable {
     }
   }
 
+  /// Calls `body` with the elements of a contiguous CPU tensor of `Element`'s type, to read or fill
+  /// them in place without a copy (a data loader writing a batch straight into its tensor). The
+  /// buffer is valid only inside `body`; the tensor must not be resized there.
+  public func withUnsafeMutableElements<Element: TensorElement, Result>(
+    of type: Element.Type, _ body: (UnsafeMutableBufferPointer<Element>) throws -> Result
+  ) throws -> Result {
+    guard dtype == Element.dtype else {
+      throw TorchError("the tensor holds \(dtype) elements, not \(Element.dtype)")
+    }
+    var data: UnsafeMutableRawPointer?
+    try check(ct_cpu_data(handle, &data))
+    let count = elementCount
+    guard count > 0, let data else { return try body(UnsafeMutableBufferPointer(start: nil, count: 0)) }
+    return try body(UnsafeMutableBufferPointer(start: data.assumingMemoryBound(to: Element.self), count: count))
+  }
+
   /// The raw bytes of the elements in row-major order (for checkpoints).
   public func bytes() throws -> [UInt8] {
     let count = elementCount * dtype.byteCount

@@ -32,6 +32,7 @@ struct DataBench: ParsableCommand {
 
   func run() throws {
     Torch.threadCount = 1
+    CPUMemoryCache.enableForLoops()  // as in training: each batch's tensor reuses an earlier one's memory
     var entries = try LabelMap.threeClass.apply(to: DatasetSource.load(split))
     if limit > 0 { entries = Array(entries.prefix(limit)) }
     var options = DataLoader.Options()
