@@ -44,6 +44,7 @@ let package = Package(
     .systemLibrary(name: "CTorch", pkgConfig: "orthocxr-torch"),
     // SHA-256, for checkpoints' content hashes and the audit log; optimised in debug builds too.
     .target(name: "CDigests"),
+    .target(name: "CResampling"),
     .target(name: "Digests", dependencies: ["CDigests"], swiftSettings: optimizedInDebug),
     .target(name: "Engine", dependencies: ["CTorch", "Digests"]),
     // The one seeded generator of the project (data pipeline, augmentation, bootstrap).
@@ -54,7 +55,8 @@ let package = Package(
     .target(name: "CDicom", dependencies: ["CGDCM"]),
     .target(name: "Imaging", dependencies: ["CImageIO", "CDicom", "Randomness"], swiftSettings: optimizedInDebug),
     .target(
-      name: "Datasets", dependencies: ["Imaging", "Engine", "Randomness", .product(name: "CSV", package: "CSV.swift")],
+      name: "Datasets",
+      dependencies: ["Imaging", "Engine", "Randomness", "CResampling", .product(name: "CSV", package: "CSV.swift")],
       swiftSettings: optimizedInDebug),
     .target(name: "Models", dependencies: ["Engine"]),
     .target(name: "Training", dependencies: ["Engine", "Models", "Datasets", "Evaluation", "RunFiles"]),
@@ -103,7 +105,7 @@ let package = Package(
       exclude: ["Fixtures"]),
     .testTarget(
       name: "ImagingTests", dependencies: ["Imaging", "CImageIO", "Randomness", "TestSupport"]),
-    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "TestSupport"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Imaging", "Engine", "CResampling", "Randomness", "TestSupport"]),
     .testTarget(
       name: "TrainingTests",
       dependencies: [

@@ -1,3 +1,4 @@
+import CResampling
 import Foundation
 import Imaging
 import Randomness
@@ -90,7 +91,8 @@ public struct Augmentation: Equatable, Sendable {
   }
 
   /// Rotation by `angle` and scaling about the centre, then a shift; bilinear sampling of the inverse
-  /// map, edge pixels replicated outside the image.
+  /// map, edge pixels replicated outside the image. The per-pixel loop is CResampling's (AVX2 gathers
+  /// where the processor has them).
   func affine(_ image: GrayImage, angle: Double, scale: Double, shiftX: Double, shiftY: Double) -> GrayImage {
     let width = image.width
     let height = image.height
@@ -98,34 +100,20 @@ public struct Augmentation: Equatable, Sendable {
     let cy = Float(height) / 2
     let cosine = Float(Foundation.cos(angle) / scale)
     let sine = Float(Foundation.sin(angle) / scale)
-    let maxX = Float(width - 1)
-    let maxY = Float(height - 1)
-    var output = [Float](repeating: 0, count: width * height)
-    image.pixels.withUnsafeBufferPointer { source in
-      output.withUnsafeMutableBufferPointer { target in
-        for y in 0..<height {
-          let dy = Float(y) + 0.5 - cy - Float(shiftY)
-          let dx0 = 0.5 - cx - Float(shiftX)
-          // The source position moves by (cosine, -sine) per output pixel along a row.
-          var sx = cosine * dx0 + sine * dy + cx - 0.5
-          var sy = -sine * dx0 + cosine * dy + cy - 0.5
-          for x in 0..<width {
-            let px = Swift.min(Swift.max(sx, 0), maxX)
-            let py = Swift.min(Swift.max(sy, 0), maxY)
-            let x0 = Int(px)
-            let y0 = Int(py)
-            let x1 = Swift.min(x0 + 1, width - 1)
-            let y1 = Swift.min(y0 + 1, height - 1)
-            let fx = px - Float(x0)
-            let fy = py - Float(y0)
-            let top = source[y0 * width + x0] + (source[y0 * width + x1] - source[y0 * width + x0]) * fx
-            let bottom = source[y1 * width + x0] + (source[y1 * width + x1] - source[y1 * width + x0]) * fx
-            target[y * width + x] = top + (bottom - top) * fy
-            sx += cosine
-            sy -= sine
-          }
-        }
+    // Output pixel (x, y), centred: (dx, dy) = (x + 0.5 − cx − shiftX, y + 0.5 − cy − shiftY); its
+    // source is (cosine·dx + sine·dy + cx − 0.5, −sine·dx + cosine·dy + cy − 0.5), so the source
+    // moves by (cosine, −sine) per column and by (sine, cosine) per row from that of (0, 0).
+    let dx0 = 0.5 - cx - Float(shiftX)
+    let dy0 = 0.5 - cy - Float(shiftY)
+    let originX = cosine * dx0 + sine * dy0 + cx - 0.5
+    let originY = -sine * dx0 + cosine * dy0 + cy - 0.5
+    let output = [Float](unsafeUninitializedCapacity: width * height) { target, initialized in
+      image.pixels.withUnsafeBufferPointer { source in
+        crs_affine_bilinear(
+          source.baseAddress, target.baseAddress, Int32(width), Int32(height), originX, originY, cosine, -sine, sine,
+          cosine)
       }
+      initialized = width * height
     }
     return GrayImage(width: width, height: height, pixels: output, sourceBitDepth: image.sourceBitDepth)
   }

@@ -1,5 +1,7 @@
+import CResampling
 import Engine
 import Foundation
+import Randomness
 import Testing
 
 @testable import Datasets
@@ -34,6 +36,47 @@ import Testing
       #expect(worst < 1e-5, "differs by \(worst) at brightness \(brightness), contrast \(contrast)")
     }
     #expect(image.pixels.count % 8 != 0)
+  }
+
+  /// The affine warp against its written-out definition (bilinear sampling of the inverse map, edges
+  /// replicated), on sizes with and without a remainder after the lanes of eight, and the vector path
+  /// of CResampling against its plain path, which must agree exactly.
+  @Test(arguments: [(37, 29), (64, 64), (9, 40)])
+  func affineIsBilinearSamplingOfTheInverseMap(size: (width: Int, height: Int)) {
+    let (width, height) = size
+    var random = SplitMix64(seed: 5)
+    let pixels = (0..<(width * height)).map { _ in Float(random.uniform(0, 1)) }
+    let image = GrayImage(width: width, height: height, pixels: pixels)
+    for (angle, scale, shiftX, shiftY) in [(0.15, 0.9, 3.5, -2.25), (-0.17, 1.15, -6.0, 4.0), (0.02, 1.0, 0.0, 0.0)] {
+      let warped = Augmentation().affine(image, angle: angle, scale: scale, shiftX: shiftX, shiftY: shiftY)
+      var worst = 0.0
+      for y in 0..<height {
+        for x in 0..<width {
+          let (cx, cy) = (Double(width) / 2, Double(height) / 2)
+          let dx = Double(x) + 0.5 - cx - shiftX
+          let dy = Double(y) + 0.5 - cy - shiftY
+          let (c, s) = (cos(angle) / scale, sin(angle) / scale)
+          let px = min(max(c * dx + s * dy + cx - 0.5, 0), Double(width - 1))
+          let py = min(max(-s * dx + c * dy + cy - 0.5, 0), Double(height - 1))
+          let (x0, y0) = (Int(px), Int(py))
+          let (x1, y1) = (min(x0 + 1, width - 1), min(y0 + 1, height - 1))
+          let (fx, fy) = (px - Double(x0), py - Double(y0))
+          func at(_ x: Int, _ y: Int) -> Double { Double(pixels[y * width + x]) }
+          let top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * fx
+          let bottom = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * fx
+          worst = max(worst, abs(Double(warped[x, y]) - (top + (bottom - top) * fy)))
+        }
+      }
+      #expect(worst < 1e-4, "differs from the definition by \(worst) (angle \(angle), scale \(scale))")
+
+      var plain = [Float](repeating: -1, count: width * height)
+      let (c, s) = (Float(cos(angle) / scale), Float(sin(angle) / scale))
+      let (dx0, dy0) = (0.5 - Float(width) / 2 - Float(shiftX), 0.5 - Float(height) / 2 - Float(shiftY))
+      let originX = c * dx0 + s * dy0 + Float(width) / 2 - 0.5
+      let originY = -s * dx0 + c * dy0 + Float(height) / 2 - 0.5
+      crs_affine_bilinear_plain(pixels, &plain, Int32(width), Int32(height), originX, originY, c, -s, s, c)
+      #expect(plain == warped.pixels, "the vector path (AVX2: \(crs_uses_avx2() == 1)) differs from the plain one")
+    }
   }
 
   @Test func identityAffineKeepsTheImage() {
