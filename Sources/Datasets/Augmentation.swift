@@ -58,8 +58,8 @@ public struct Augmentation: Equatable, Sendable {
   }
 
   /// Contrast about the image's mean, then brightness, clamped to [0, 1], in place: each pixel p
-  /// becomes min(max((p − mean)·contrast + mean + brightness, 0), 1). In lanes of eight: a serial
-  /// `reduce(0, +)` over a 224-px image is 50,000 dependent additions.
+  /// becomes min(max((p − mean)·contrast + mean + brightness, 0), 1). The mean is summed in lanes of
+  /// eight: a serial `reduce(0, +)` over a 224-px image is 50,000 dependent additions.
   func adjustIntensity(_ pixels: inout [Float], brightness: Float, contrast: Float) {
     let count = pixels.count
     guard count > 0 else { return }
@@ -75,17 +75,10 @@ public struct Augmentation: Equatable, Sendable {
       var total = sums.sum()
       for rest in lanes..<count { total += buffer[rest] }
       let mean = total / Float(count)
-      let (low, high) = (SIMD8<Float>(repeating: 0), SIMD8<Float>(repeating: 1))
-      index = 0
-      while index < lanes {
-        let pixel = base.loadUnaligned(fromByteOffset: index * 4, as: SIMD8<Float>.self)
-        let adjusted = (pixel - mean) * contrast + mean + brightness
-        base.storeBytes(
-          of: adjusted.clamped(lowerBound: low, upperBound: high), toByteOffset: index * 4, as: SIMD8<Float>.self)
-        index += 8
-      }
-      for rest in lanes..<count {
-        buffer[rest] = Swift.min(Swift.max((buffer[rest] - mean) * contrast + mean + brightness, 0), 1)
+      // A plain loop: the compiler vectorises the clamp itself (SIMD's `clamped` is a generic call
+      // per vector here).
+      for index in 0..<count {
+        buffer[index] = Swift.min(Swift.max((buffer[index] - mean) * contrast + mean + brightness, 0), 1)
       }
     }
   }

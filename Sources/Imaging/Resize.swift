@@ -49,50 +49,69 @@ public enum Resize {
   }
 
   /// `image` resampled to `width` × `height`.
+  ///
+  /// Both passes run down the columns of a row-major buffer, where the inner loop is a whole row
+  /// (contiguous, so the compiler vectorises it): the vertical pass on the image, then the
+  /// horizontal one as a vertical pass on the transposed intermediate, transposed back. A direct
+  /// horizontal pass is a short dot product per pixel that does not vectorise (three times slower
+  /// for 256 → 224 px).
   public static func resized(_ image: GrayImage, width: Int, height: Int) -> GrayImage {
     if width == image.width && height == image.height { return image }
     let horizontal = kernel(inputSize: image.width, outputSize: width)
     let vertical = kernel(inputSize: image.height, outputSize: height)
-    // Vertical pass first, on whole input rows (contiguous, so the compiler vectorises it), then the
-    // horizontal pass on the `height` rows that remain instead of all of the input's.
-    let inputWidth = image.width
-    var intermediate = [Float](repeating: 0, count: inputWidth * height)
-    image.pixels.withUnsafeBufferPointer { source in
-      intermediate.withUnsafeMutableBufferPointer { target in
-        for y in 0..<height {
-          let start = vertical.starts[y]
-          let out = target.baseAddress! + y * inputWidth
-          for tap in 0..<vertical.taps {
-            let weight = vertical.weights[y * vertical.taps + tap]
+    let rowsResampled = columnPass(image.pixels, rowLength: image.width, kernel: vertical, outputRows: height)
+    let turned = transposed(rowsResampled, rows: height, columns: image.width)
+    let both = columnPass(turned, rowLength: height, kernel: horizontal, outputRows: width)
+    return GrayImage(
+      width: width, height: height, pixels: transposed(both, rows: width, columns: height),
+      sourceBitDepth: image.sourceBitDepth)
+  }
+
+  /// Resamples the rows of a row-major buffer (rows of `rowLength`): output row r is the kernel's
+  /// weighted sum of input rows from `kernel.starts[r]`.
+  static func columnPass(_ input: [Float], rowLength: Int, kernel: Kernel, outputRows: Int) -> [Float] {
+    var output = [Float](repeating: 0, count: rowLength * outputRows)
+    input.withUnsafeBufferPointer { source in
+      output.withUnsafeMutableBufferPointer { target in
+        for row in 0..<outputRows {
+          let start = kernel.starts[row]
+          let out = target.baseAddress! + row * rowLength
+          for tap in 0..<kernel.taps {
+            let weight = kernel.weights[row * kernel.taps + tap]
             if weight == 0 { continue }
-            let row = source.baseAddress! + (start + tap) * inputWidth
-            for x in 0..<inputWidth { out[x] += row[x] * weight }
+            let inputRow = source.baseAddress! + (start + tap) * rowLength
+            for x in 0..<rowLength { out[x] += inputRow[x] * weight }
           }
         }
       }
     }
-    var output = [Float](repeating: 0, count: width * height)
-    intermediate.withUnsafeBufferPointer { source in
-      horizontal.starts.withUnsafeBufferPointer { starts in
-        horizontal.weights.withUnsafeBufferPointer { weights in
-          output.withUnsafeMutableBufferPointer { target in
-            let taps = horizontal.taps
-            for y in 0..<height {
-              let row = source.baseAddress! + y * inputWidth
-              let out = target.baseAddress! + y * width
-              for x in 0..<width {
-                let window = row + starts[x]
-                let kernel = weights.baseAddress! + x * taps
-                var sum: Float = 0
-                for tap in 0..<taps { sum += window[tap] * kernel[tap] }
-                out[x] = sum
-              }
+    return output
+  }
+
+  /// The transpose of a `rows` × `columns` row-major buffer, in 8 × 8 tiles so that both the reads
+  /// and the writes stay within a few cache lines.
+  static func transposed(_ input: [Float], rows: Int, columns: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: rows * columns) { output, initialized in
+      input.withUnsafeBufferPointer { source in
+        guard let from = source.baseAddress, let to = output.baseAddress else { return }
+        let tile = 8
+        var rowBlock = 0
+        while rowBlock < rows {
+          let rowEnd = Swift.min(rowBlock &+ tile, rows)
+          var columnBlock = 0
+          while columnBlock < columns {
+            let columnEnd = Swift.min(columnBlock &+ tile, columns)
+            for row in rowBlock..<rowEnd {
+              let line = from + row &* columns
+              for column in columnBlock..<columnEnd { to[column &* rows &+ row] = line[column] }
             }
+            columnBlock = columnEnd
           }
+          rowBlock = rowEnd
         }
       }
+      initialized = rows * columns
     }
-    return GrayImage(width: width, height: height, pixels: output, sourceBitDepth: image.sourceBitDepth)
   }
 
   /// The centred square of side min(width, height).
