@@ -102,6 +102,8 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--inference-only", action="store_true", help="measure inference only")
     parser.add_argument("--training-only", action="store_true", help="measure training only")
+    parser.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd",
+                        help="sgd (momentum 0.9, lr 0.01) or adamw (lr 1e-3, weight decay 1e-4)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -124,7 +126,10 @@ def main():
         autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if mixed else contextlib.nullcontext
 
         model.train()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        if args.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+        else:
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
         def train_step():
             optimizer.zero_grad(set_to_none=True)

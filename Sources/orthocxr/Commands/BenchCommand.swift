@@ -19,7 +19,7 @@ struct ModelBench: ParsableCommand {
     commandName: "model",
     abstract: "Measure training and inference images per second (use a release build).",
     discussion: """
-      Times full training steps (forward, cross-entropy, backward, SGD with momentum) and inference
+      Times full training steps (forward, cross-entropy, backward, SGD with momentum or AdamW) and inference
       forward passes under no-grad, on random images, after warm-up steps that are not counted; for a
       ResNet also the prepared model that serve runs (BatchNorm folded into the convolutions, oneDNN's
       fused convolution + ReLU and + residual, weights reordered once), in the same precision.
@@ -58,6 +58,17 @@ struct ModelBench: ParsableCommand {
 
   @Option(help: "fp32, bf16 (autocast + channels-last) or both.")
   var precision: Precision = .both
+
+  enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable {
+    case sgd, adamw
+  }
+
+  @Option(
+    help: """
+      The training step's optimizer: sgd (momentum 0.9, learning rate 0.01) or adamw (learning rate 1e-3, \
+      weight decay 1e-4, the experiments' setting).
+      """)
+  var optimizer: OptimizerChoice = .sgd
 
   @Flag(help: "Measure training only.")
   var trainingOnly = false
@@ -102,7 +113,11 @@ struct ModelBench: ParsableCommand {
 
       if !inferenceOnly {
         network.train()
-        let optimizer = try SGD(parameters: network.parameters(), learningRate: 0.01, momentum: 0.9)
+        let optimizer: any Optimizer =
+          switch self.optimizer {
+          case .sgd: try SGD(parameters: network.parameters(), learningRate: 0.01, momentum: 0.9)
+          case .adamw: Adam.adamW(parameters: network.parameters(), learningRate: 1e-3, weightDecay: 1e-4)
+          }
         let rate = try imagesPerSecond(
           "train  \(label)", batchSize: batchSize, steps: steps, warmup: warmup, device: device
         ) {
