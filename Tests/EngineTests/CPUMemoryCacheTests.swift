@@ -53,8 +53,13 @@ import Testing
     do { _ = try Tensor.ones([count]) }  // 5 MB: over a 2-MiB limit, so given back
     #expect(CPUMemoryCache.statistics.cachedBytes <= 2 << 20)
 
+    #expect(CPUMemoryCache.enableForLoops(environment: ["ORTHOCXR_CPU_MEMORY_CACHE_MIB": "lots"]))  // warned, default
     #expect(CPUMemoryCache.enableForLoops(environment: [:]))
-    #expect(CPUMemoryCache.defaultLimitBytes > 0 && CPUMemoryCache.defaultLimitBytes <= 8 << 30)
+    let one = CPUMemoryCache.defaultLimitBytes()
+    #expect(one > 0 && one <= 8 << 30)
+    // Shared out among the processes on the machine once a quarter of the memory is the bound.
+    #expect(CPUMemoryCache.defaultLimitBytes(processesOnThisMachine: 64) <= one)
+    #expect(CPUMemoryCache.defaultLimitBytes(processesOnThisMachine: 1 << 20) < one)
   }
 
   /// Training steps through reused blocks compute exactly what they compute through fresh ones.
