@@ -76,7 +76,7 @@ public final class CAMExplainer {
     self.model = model
     self.layerName = layer
     self.layer = module
-    self.prepared = layer == PreparedClassifier.lastStage ? prepared : nil
+    self.prepared = layer == PreparedClassifier.lastStage && prepared?.explainsLastStage == true ? prepared : nil
   }
 
   /// Explains a classifier's `layer`, by default its last convolutional block.

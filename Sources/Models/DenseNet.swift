@@ -52,6 +52,14 @@ public final class DenseNet: ImageClassifier {
   }
 
   public var classifierHead: Linear { classifier }
+
+  /// conv0, the stem's convolution.
+  func firstConvolution() throws -> Conv2d {
+    guard let convolution = features.namedLayers.first(where: { $0.name == "conv0" })?.module as? Conv2d else {
+      throw TorchError("this DenseNet has no conv0")
+    }
+    return convolution
+  }
   public var lastConvolutionalLayer: String { "features.norm5" }
 
   public func penultimateFeatures(_ input: Tensor) throws -> Tensor {

@@ -8,13 +8,17 @@ import Engine
 ///
 /// A snapshot: it keeps the weights of the moment it was made, so prepare again after training or
 /// loading changes them. No gradients flow through it: Grad-CAM and training use the model itself.
-/// ResNets only (`prepare` gives nil for a DenseNet, whose BatchNorms come before their
-/// convolutions). In bfloat16 (what autocast gives) the convolutions run in bfloat16 and the
-/// classifier in float32; inputs of any floating type are converted on the way in.
+/// ResNets and DenseNets. A DenseNet's layers normalise before they convolve (BatchNorm, ReLU,
+/// convolution), so only each layer's second BatchNorm folds (into the 1x1 convolution before it,
+/// with its ReLU fused); the others stay BatchNorms of the running statistics, and every convolution
+/// gets its weight in oneDNN's layout. In bfloat16 (what autocast gives) the convolutions run in
+/// bfloat16 and the classifier in float32; inputs of any floating type are converted on the way in.
 public final class PreparedClassifier: @unchecked Sendable {
   // @unchecked: nothing is written after init; libtorch reads the tensors from any thread.
   private let stem: FoldedConvolution
   private let blocks: [PreparedBlock]
+  /// A DenseNet's layers after the stem (empty for a ResNet).
+  private let dense: PreparedDenseFeatures?
   /// The classifier's weight (classes, K): the gradient of class c's score with respect to the last
   /// stage's activations is row c divided by their h·w positions (average pooling, then linear).
   public let classifierWeights: Tensor
@@ -25,46 +29,69 @@ public final class PreparedClassifier: @unchecked Sendable {
   public let dtype: DType
 
   /// The prepared form of a float32 `model` computing in `dtype` (float32 or bfloat16), or nil when
-  /// it has none (not a ResNet).
+  /// it has none (neither a ResNet nor a DenseNet).
   public static func prepare(
     _ model: any ImageClassifier, dtype: DType = .float32, fusing: Bool = true
   ) throws -> PreparedClassifier? {
-    guard let resnet = model as? ResNet, resnet.conv1.weight.dtype == .float32 else { return nil }
+    let firstConvolution: Conv2d
+    switch model {
+    case let resnet as ResNet: firstConvolution = resnet.conv1
+    case let densenet as DenseNet: firstConvolution = try densenet.firstConvolution()
+    default: return nil
+    }
+    guard firstConvolution.weight.dtype == .float32 else { return nil }
     guard dtype == .float32 || dtype == .bfloat16 else {
       throw TorchError("a prepared classifier computes in float32 or bfloat16, not \(dtype)")
     }
-    let prepared = try PreparedClassifier(resnet, dtype: dtype, fusing: fusing)
+    let prepared = try PreparedClassifier(model, dtype: dtype, fusing: fusing)
     guard prepared.isFused else { return prepared }
     // oneDNN can still refuse at run time (bfloat16 on a CPU without AVX-512, say): one small pass
     // now decides, and the folded convolutions without fusion take over if it fails.
     do {
-      let channels = resnet.conv1.weight.shape[1]
-      _ = try prepared(Tensor.zeros([1, channels, 32, 32], device: resnet.conv1.weight.device))
+      let channels = firstConvolution.weight.shape[1]
+      _ = try prepared(Tensor.zeros([1, channels, 64, 64], device: firstConvolution.weight.device))
       return prepared
     } catch {
-      return try PreparedClassifier(resnet, dtype: dtype, fusing: false)
+      return try PreparedClassifier(model, dtype: dtype, fusing: false)
     }
   }
 
-  private init(_ model: ResNet, dtype: DType, fusing: Bool) throws {
+  private init(_ model: any ImageClassifier, dtype: DType, fusing: Bool) throws {
     self.dtype = dtype
-    stem = try FoldedConvolution(model.conv1, model.bn1, dtype: dtype, fusing: fusing)
-    var blocks: [PreparedBlock] = []
-    for stage in [model.layer1, model.layer2, model.layer3, model.layer4] {
-      for block in stage.layers {
-        blocks.append(try PreparedBlock(block, dtype: dtype, fusing: fusing))
+    switch model {
+    case let resnet as ResNet:
+      stem = try FoldedConvolution(resnet.conv1, resnet.bn1, dtype: dtype, fusing: fusing)
+      var blocks: [PreparedBlock] = []
+      for stage in [resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4] {
+        for block in stage.layers {
+          blocks.append(try PreparedBlock(block, dtype: dtype, fusing: fusing))
+        }
       }
+      self.blocks = blocks
+      dense = nil
+    case let densenet as DenseNet:
+      let features = try PreparedDenseFeatures(densenet, dtype: dtype, fusing: fusing)
+      stem = features.stem
+      blocks = []
+      dense = features
+    default:
+      throw TorchError("\(type(of: model)) has no prepared form")
     }
-    self.blocks = blocks
-    classifierWeights = try noGrad { try model.fc.weight.clone() }
-    classifierBias = try noGrad { try model.fc.bias?.clone() }
+    classifierWeights = try noGrad { try model.classifierHead.weight.clone() }
+    classifierBias = try noGrad { try model.classifierHead.bias?.clone() }
   }
 
-  /// The module path of the last residual stage, whose output `lastStageActivations` gives.
+  /// The module path of a ResNet's last residual stage, whose output `lastStageActivations` gives and
+  /// whose class activation maps the prepared model can make.
   public static let lastStage = "layer4"
 
-  /// The last residual stage's output (N, K, h, w) in float32: what a forward hook on "layer4" of the
-  /// model sees, and what class activation maps are made of.
+  /// Whether `lastStageActivations` is a ResNet's last stage ("layer4"), whose gradient for class
+  /// activation maps has a closed form (a DenseNet's last activations pass through a ReLU first).
+  public var explainsLastStage: Bool { dense == nil }
+
+  /// The last stage's output (N, K, h, w) in float32: for a ResNet what a forward hook on "layer4" of
+  /// the model sees, and what class activation maps are made of; for a DenseNet the output of
+  /// "features" (its last BatchNorm, before the ReLU).
   public func lastStageActivations(_ input: Tensor) throws -> Tensor {
     try noGrad {
       // bfloat16 runs channels-last, the layout oneDNN fuses it in (NCHW fell back to an unfused
@@ -73,14 +100,19 @@ public final class PreparedClassifier: @unchecked Sendable {
       if dtype == .bfloat16 { converted = try converted.contiguous(.channelsLast) }
       var x = try Functional.maxPool2d(
         stem(converted, relu: true), kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))
+      if let dense { x = try dense(x) }
       for block in blocks { x = try block(x) }
       return x.dtype == .float32 ? x : try x.to(.float32)
     }
   }
 
-  /// The penultimate features (N, D) of the last stage's activations: their average over positions.
+  /// The penultimate features (N, D) of the last stage's activations: their average over positions
+  /// (after a ReLU for a DenseNet, as its forward pass does).
   public func features(ofLastStage activations: Tensor) throws -> Tensor {
-    try noGrad { try Functional.adaptiveAvgPool2d(activations, outputSize: (1, 1)).flattened(from: 1) }
+    try noGrad {
+      let positive = dense == nil ? activations : try activations.relu()
+      return try Functional.adaptiveAvgPool2d(positive, outputSize: (1, 1)).flattened(from: 1)
+    }
   }
 
   /// The classifier's logits of penultimate features.
@@ -141,5 +173,110 @@ private struct PreparedBlock {
     var x = input
     for convolution in convolutions.dropLast() { x = try convolution(x, relu: true) }
     return try convolutions.last!.addingResidualThenReLU(x, residual: residual)
+  }
+}
+
+/// A DenseNet's features after the stem's max-pooling, prepared: in each layer the second BatchNorm
+/// folded into the 1x1 convolution before it with its ReLU fused, the first kept as a BatchNorm of
+/// the running statistics (a copy) followed by ReLU, and every convolution's weight in oneDNN's
+/// layout; transitions and the final BatchNorm likewise.
+private struct PreparedDenseFeatures {
+  /// conv0 with norm0 folded (its ReLU is fused when called).
+  let stem: FoldedConvolution
+  let blocks: [[PreparedDenseLayer]]
+  /// Between consecutive blocks: BatchNorm, ReLU, 1x1 convolution, 2x2 average pooling.
+  let transitions: [(norm: FrozenBatchNorm, convolution: FoldedConvolution)]
+  let finalNorm: FrozenBatchNorm
+
+  init(_ model: DenseNet, dtype: DType, fusing: Bool) throws {
+    var stem: FoldedConvolution?
+    var stemNorm: BatchNorm2d?
+    var blocks: [[PreparedDenseLayer]] = []
+    var transitions: [(norm: FrozenBatchNorm, convolution: FoldedConvolution)] = []
+    var finalNorm: FrozenBatchNorm?
+    for (name, module) in model.features.namedLayers {
+      switch module {
+      case let convolution as Conv2d where name == "conv0":
+        guard let norm = model.features.namedLayers.first(where: { $0.name == "norm0" })?.module as? BatchNorm2d else {
+          throw TorchError("a DenseNet without norm0 after conv0")
+        }
+        stem = try FoldedConvolution(convolution, norm, dtype: dtype, fusing: fusing)
+        stemNorm = norm
+      case let norm as BatchNorm2d where norm !== stemNorm:
+        finalNorm = try FrozenBatchNorm(norm)
+      case let block as DenseBlock:
+        blocks.append(try block.layers.map { try PreparedDenseLayer($0.module, dtype: dtype, fusing: fusing) })
+      case let transition as Transition:
+        transitions.append(
+          (try FrozenBatchNorm(transition.norm), try FoldedConvolution(transition.conv, dtype: dtype, fusing: fusing)))
+      default:
+        continue  // norm0 (folded), relu0 (fused), pool0 (applied with the stem)
+      }
+    }
+    guard let stem, let finalNorm, !blocks.isEmpty, transitions.count == blocks.count - 1 else {
+      throw TorchError("not a DenseNet of dense blocks and transitions")
+    }
+    self.stem = stem
+    self.blocks = blocks
+    self.transitions = transitions
+    self.finalNorm = finalNorm
+  }
+
+  /// The output of the model's `features`, from the stem's max-pooled output.
+  func callAsFunction(_ input: Tensor) throws -> Tensor {
+    var x = input
+    for (index, block) in blocks.enumerated() {
+      var outputs = [x]
+      for layer in block { outputs.append(try layer(Tensor.cat(outputs, dim: 1))) }
+      x = try Tensor.cat(outputs, dim: 1)
+      if index < transitions.count {
+        let (norm, convolution) = transitions[index]
+        x = try Functional.avgPool2d(convolution(norm(x, relu: true)), kernelSize: (2, 2), stride: (2, 2))
+      }
+    }
+    return try finalNorm(x, relu: false)
+  }
+}
+
+/// One dense layer: BatchNorm and ReLU, the 1x1 convolution with the second BatchNorm folded and its
+/// ReLU fused, then the 3x3 convolution.
+private struct PreparedDenseLayer {
+  let norm: FrozenBatchNorm
+  let bottleneck: FoldedConvolution
+  let convolution: FoldedConvolution
+
+  init(_ layer: DenseLayer, dtype: DType, fusing: Bool) throws {
+    norm = try FrozenBatchNorm(layer.norm1)
+    bottleneck = try FoldedConvolution(layer.conv1, layer.norm2, dtype: dtype, fusing: fusing)
+    convolution = try FoldedConvolution(layer.conv2, dtype: dtype, fusing: fusing)
+  }
+
+  func callAsFunction(_ input: Tensor) throws -> Tensor {
+    try convolution(bottleneck(norm(input, relu: true), relu: true))
+  }
+}
+
+/// A BatchNorm in eval mode with copies of its statistics and affine parameters, so that the
+/// prepared model stays a snapshot.
+private struct FrozenBatchNorm {
+  let weight: Tensor
+  let bias: Tensor
+  let runningMean: Tensor
+  let runningVariance: Tensor
+  let epsilon: Double
+
+  init(_ norm: BatchNorm2d) throws {
+    (weight, bias, runningMean, runningVariance) = try noGrad {
+      (try norm.weight.clone(), try norm.bias.clone(), try norm.runningMean.clone(), try norm.runningVar.clone())
+    }
+    epsilon = norm.epsilon
+  }
+
+  func callAsFunction(_ input: Tensor, relu: Bool) throws -> Tensor {
+    let output = try Functional.batchNorm(
+      input, runningMean: runningMean, runningVariance: runningVariance, weight: weight, bias: bias, training: false,
+      epsilon: epsilon)
+    if relu { try output.relu_() }
+    return output
   }
 }

@@ -4,14 +4,17 @@ import Testing
 @testable import Engine
 @testable import Models
 
-/// The prepared (folded, fused) ResNet gives the model's eval-mode features and logits.
+/// The prepared (folded, fused) ResNet or DenseNet gives the model's eval-mode features and logits.
 @Suite struct PreparedClassifierTests {
   static func largestDifference(_ a: Tensor, _ b: Tensor) throws -> Float {
     try (a - b).abs().toArray(Float.self).max() ?? .infinity
   }
 
-  @Test(arguments: [(Architecture.resnet18, 3, true), (.resnet18, 1, false), (.resnet50, 1, true)])
-  func preparedResNetGivesTheModelsOutputs(architecture: Architecture, channels: Int, fusing: Bool) throws {
+  @Test(arguments: [
+    (Architecture.resnet18, 3, true), (.resnet18, 1, false), (.resnet50, 1, true), (.densenet121, 1, true),
+    (.densenet121, 3, false),
+  ])
+  func preparedModelGivesTheModelsOutputs(architecture: Architecture, channels: Int, fusing: Bool) throws {
     let model = try modelWithTrainedLookingNorms(architecture, channels: channels)
     let prepared = try #require(try PreparedClassifier.prepare(model, fusing: fusing))
     #expect(prepared.isFused == (fusing && FoldedConvolution.fusionIsAvailable))
@@ -29,8 +32,9 @@ import Testing
   }
 
   /// In bfloat16 the prepared model agrees with the model under autocast to bfloat16's precision.
-  @Test func aBFloat16PreparedResNetGivesTheAutocastModelsLogits() throws {
-    let model = try modelWithTrainedLookingNorms(.resnet18, channels: 1)
+  @Test(arguments: [Architecture.resnet18, .densenet121])
+  func aBFloat16PreparedModelGivesTheAutocastModelsLogits(architecture: Architecture) throws {
+    let model = try modelWithTrainedLookingNorms(architecture, channels: 1)
     let prepared = try #require(try PreparedClassifier.prepare(model, dtype: .bfloat16))
     #expect(prepared.dtype == .bfloat16)
     // Fused where oneDNN is there: a fused pass that failed would have fallen back silently.
@@ -69,8 +73,44 @@ import Testing
     }
   }
 
-  @Test func aDenseNetHasNoPreparedForm() throws {
-    let model = try Architecture.densenet121.make(classCount: 3, inputChannels: 1)
-    #expect(try PreparedClassifier.prepare(model) == nil)
+  @Test func aConvolutionWithoutBatchNormIsPreparedAsItIs() throws {
+    Torch.seed(4)
+    let input = try Tensor.randn([2, 5, 9, 9])
+    for convolution in [try Conv2d(5, 7, kernelSize: 3, padding: 1, bias: false), try Conv2d(5, 3, kernelSize: 1)] {
+      let expected = try noGrad { try convolution(input) }
+      for fusing in [true, false] {
+        let prepared = try FoldedConvolution(convolution, fusing: fusing)
+        #expect(try Self.largestDifference(prepared(input), expected) < 1e-5)
+        #expect(try Self.largestDifference(prepared(input, relu: true), try expected.relu()) < 1e-5)
+      }
+    }
+  }
+
+  /// Changing the model after preparing it leaves the prepared model as it was: every weight and
+  /// statistic it uses is a copy, the DenseNet's unfolded BatchNorms and plain convolutions included.
+  /// (Unfused too: there the weights are not reordered into new tensors.)
+  @Test(arguments: [(Architecture.resnet18, true), (.densenet121, true), (.densenet121, false)])
+  func aPreparedModelIsASnapshot(architecture: Architecture, fusing: Bool) throws {
+    let model = try modelWithTrainedLookingNorms(architecture, channels: 1)
+    let prepared = try #require(try PreparedClassifier.prepare(model, fusing: fusing))
+    let input = try Tensor.randn([2, 1, 64, 64])
+    let before = try prepared(input)
+    try noGrad {
+      for (_, module) in model.namedModules() {
+        if let norm = module as? BatchNorm2d {
+          try norm.weight.mul_(3)
+          try norm.runningMean.add_(1)
+        }
+        if let convolution = module as? Conv2d { try convolution.weight.mul_(-1) }
+      }
+    }
+    #expect(try Self.largestDifference(prepared(input), before) == 0)
+    #expect(try Self.largestDifference(try noGrad { try model(input) }, before) > 1e-2)
+  }
+
+  @Test func onlyAResNetsLastStageHasClosedFormMaps() throws {
+    let resnet = try #require(try PreparedClassifier.prepare(modelWithTrainedLookingNorms(.resnet18, channels: 1)))
+    let densenet = try #require(try PreparedClassifier.prepare(modelWithTrainedLookingNorms(.densenet121, channels: 1)))
+    #expect(resnet.explainsLastStage && !densenet.explainsLastStage)
   }
 }

@@ -1,7 +1,8 @@
 import CTorch
 import Foundation
 
-/// A convolution with the BatchNorm that follows it folded in, for inference: in eval mode
+/// A convolution with the BatchNorm that follows it folded in (or, where none follows, the convolution
+/// alone), for inference: in eval mode
 /// `bn(conv(x))` is `conv(x)` with weight `w·s` and bias `β − μ·s` (plus the convolution's own bias
 /// times `s`), where `s = γ / √(σ² + ε)` per output channel. On CPU (oneDNN) the ReLU after it, or a
 /// residual addition and ReLU, run in the same primitive, and the weight is reordered into oneDNN's
@@ -40,6 +41,25 @@ public struct FoldedConvolution: @unchecked Sendable {
       if let own = convolution.bias { bias = try bias + (try own.to(.float64) * scale) }
       return (try weight.to(dtype).contiguous(), try bias.to(dtype).contiguous())
     }
+    try self.init(convolution, weight: weight, bias: bias, dtype: dtype, fusing: fusing)
+  }
+
+  /// A convolution with no BatchNorm after it (a DenseNet's 3x3, a transition's 1x1), prepared the
+  /// same way: its weight in oneDNN's layout, its ReLU fused when asked for.
+  public init(_ convolution: Conv2d, dtype: DType? = nil, fusing: Bool = true) throws {
+    let dtype = dtype ?? convolution.weight.dtype
+    let (weight, bias) = try noGrad {
+      // Copies (clone), so that later changes to the model's weights do not reach the snapshot.
+      let outputs = convolution.weight.shape[0]
+      let bias =
+        try convolution.bias?.to(dtype).clone()
+        ?? Tensor.zeros([outputs], dtype: dtype, device: convolution.weight.device)
+      return (try convolution.weight.to(dtype).clone().contiguous(), try bias.contiguous())
+    }
+    try self.init(convolution, weight: weight, bias: bias, dtype: dtype, fusing: fusing)
+  }
+
+  private init(_ convolution: Conv2d, weight: Tensor, bias: Tensor, dtype: DType, fusing: Bool) throws {
     stride = convolution.stride
     padding = convolution.padding
     dilation = convolution.dilation
