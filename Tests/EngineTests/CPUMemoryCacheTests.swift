@@ -10,7 +10,7 @@ import Testing
 
   @Test func freedBlockIsKeptAndHandedOutAgain() throws {
     CPUMemoryCache.enable(limitBytes: 1 << 30)
-    defer { CPUMemoryCache.enableForLoops(environment: [:]) }
+    defer { CPUMemoryCache.enableForLoops() }  // as the process's environment says
     CPUMemoryCache.release()
     let before = CPUMemoryCache.statistics
     do {
@@ -31,7 +31,7 @@ import Testing
 
   @Test func keepsNothingOverItsLimit() throws {
     CPUMemoryCache.enable(limitBytes: 0)
-    defer { CPUMemoryCache.enableForLoops(environment: [:]) }
+    defer { CPUMemoryCache.enableForLoops() }  // as the process's environment says
     do { _ = try Tensor.ones([count]) }
     #expect(CPUMemoryCache.statistics.cachedBytes == 0)
 
@@ -44,7 +44,7 @@ import Testing
   }
 
   @Test func environmentSetsTheLimitOrTurnsItOff() throws {
-    defer { CPUMemoryCache.enableForLoops(environment: [:]) }
+    defer { CPUMemoryCache.enableForLoops() }  // as the process's environment says
     #expect(!CPUMemoryCache.enableForLoops(environment: ["ORTHOCXR_CPU_MEMORY_CACHE_MIB": "0"]))
     do { _ = try Tensor.ones([count]) }
     #expect(CPUMemoryCache.statistics.cachedBytes == 0)
@@ -64,7 +64,7 @@ import Testing
 
   /// Training steps through reused blocks compute exactly what they compute through fresh ones.
   @Test func reusedBlocksChangeNoResult() throws {
-    defer { CPUMemoryCache.enableForLoops(environment: [:]) }
+    defer { CPUMemoryCache.enableForLoops() }  // as the process's environment says
     func losses() throws -> [Double] {
       Torch.seed(7)
       let conv = try Conv2d(3, 16, kernelSize: 3, padding: 1)
