@@ -53,12 +53,13 @@ public final class DenseNet: ImageClassifier {
 
   public var classifierHead: Linear { classifier }
 
-  /// conv0, the stem's convolution.
-  func firstConvolution() throws -> Conv2d {
-    guard let convolution = features.namedLayers.first(where: { $0.name == "conv0" })?.module as? Conv2d else {
-      throw TorchError("this DenseNet has no conv0")
-    }
-    return convolution
+  /// The stem's convolution and the BatchNorm after it (conv0, norm0).
+  func stem() throws -> (convolution: Conv2d, norm: BatchNorm2d) {
+    let layers = features.namedLayers
+    guard let convolution = layers.first(where: { $0.name == "conv0" })?.module as? Conv2d,
+      let norm = layers.first(where: { $0.name == "norm0" })?.module as? BatchNorm2d
+    else { throw TorchError("this DenseNet has no conv0 and norm0") }
+    return (convolution, norm)
   }
   public var lastConvolutionalLayer: String { "features.norm5" }
 

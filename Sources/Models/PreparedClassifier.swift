@@ -17,7 +17,7 @@ public final class PreparedClassifier: @unchecked Sendable {
   // @unchecked: nothing is written after init; libtorch reads the tensors from any thread.
   private let stem: FoldedConvolution
   private let blocks: [PreparedBlock]
-  /// A DenseNet's layers after the stem (empty for a ResNet).
+  /// A DenseNet's layers after the stem (nil for a ResNet).
   private let dense: PreparedDenseFeatures?
   /// The classifier's weight (classes, K): the gradient of class c's score with respect to the last
   /// stage's activations is row c divided by their h·w positions (average pooling, then linear).
@@ -36,7 +36,7 @@ public final class PreparedClassifier: @unchecked Sendable {
     let firstConvolution: Conv2d
     switch model {
     case let resnet as ResNet: firstConvolution = resnet.conv1
-    case let densenet as DenseNet: firstConvolution = try densenet.firstConvolution()
+    case let densenet as DenseNet: firstConvolution = try densenet.stem().convolution
     default: return nil
     }
     guard firstConvolution.weight.dtype == .float32 else { return nil }
@@ -49,7 +49,7 @@ public final class PreparedClassifier: @unchecked Sendable {
     // now decides, and the folded convolutions without fusion take over if it fails.
     do {
       let channels = firstConvolution.weight.shape[1]
-      _ = try prepared(Tensor.zeros([1, channels, 64, 64], device: firstConvolution.weight.device))
+      _ = try prepared(Tensor.zeros([1, channels, 32, 32], device: firstConvolution.weight.device))
       return prepared
     } catch {
       return try PreparedClassifier(model, dtype: dtype, fusing: false)
@@ -70,10 +70,10 @@ public final class PreparedClassifier: @unchecked Sendable {
       self.blocks = blocks
       dense = nil
     case let densenet as DenseNet:
-      let features = try PreparedDenseFeatures(densenet, dtype: dtype, fusing: fusing)
-      stem = features.stem
+      let (convolution, norm) = try densenet.stem()
+      stem = try FoldedConvolution(convolution, norm, dtype: dtype, fusing: fusing)
       blocks = []
-      dense = features
+      dense = try PreparedDenseFeatures(densenet, dtype: dtype, fusing: fusing)
     default:
       throw TorchError("\(type(of: model)) has no prepared form")
     }
@@ -179,44 +179,33 @@ private struct PreparedBlock {
 /// A DenseNet's features after the stem's max-pooling, prepared: in each layer the second BatchNorm
 /// folded into the 1x1 convolution before it with its ReLU fused, the first kept as a BatchNorm of
 /// the running statistics (a copy) followed by ReLU, and every convolution's weight in oneDNN's
-/// layout; transitions and the final BatchNorm likewise.
+/// layout; transitions and the final BatchNorm likewise. (The stem is the classifier's `stem`.)
 private struct PreparedDenseFeatures {
-  /// conv0 with norm0 folded (its ReLU is fused when called).
-  let stem: FoldedConvolution
   let blocks: [[PreparedDenseLayer]]
   /// Between consecutive blocks: BatchNorm, ReLU, 1x1 convolution, 2x2 average pooling.
   let transitions: [(norm: FrozenBatchNorm, convolution: FoldedConvolution)]
   let finalNorm: FrozenBatchNorm
 
   init(_ model: DenseNet, dtype: DType, fusing: Bool) throws {
-    var stem: FoldedConvolution?
-    var stemNorm: BatchNorm2d?
     var blocks: [[PreparedDenseLayer]] = []
     var transitions: [(norm: FrozenBatchNorm, convolution: FoldedConvolution)] = []
     var finalNorm: FrozenBatchNorm?
     for (name, module) in model.features.namedLayers {
       switch module {
-      case let convolution as Conv2d where name == "conv0":
-        guard let norm = model.features.namedLayers.first(where: { $0.name == "norm0" })?.module as? BatchNorm2d else {
-          throw TorchError("a DenseNet without norm0 after conv0")
-        }
-        stem = try FoldedConvolution(convolution, norm, dtype: dtype, fusing: fusing)
-        stemNorm = norm
-      case let norm as BatchNorm2d where norm !== stemNorm:
-        finalNorm = try FrozenBatchNorm(norm)
       case let block as DenseBlock:
         blocks.append(try block.layers.map { try PreparedDenseLayer($0.module, dtype: dtype, fusing: fusing) })
       case let transition as Transition:
         transitions.append(
           (try FrozenBatchNorm(transition.norm), try FoldedConvolution(transition.conv, dtype: dtype, fusing: fusing)))
+      case let norm as BatchNorm2d where name != "norm0":
+        finalNorm = try FrozenBatchNorm(norm)
       default:
-        continue  // norm0 (folded), relu0 (fused), pool0 (applied with the stem)
+        continue  // the stem: conv0 and norm0 (folded), relu0 (fused), pool0 (applied with it)
       }
     }
-    guard let stem, let finalNorm, !blocks.isEmpty, transitions.count == blocks.count - 1 else {
+    guard let finalNorm, !blocks.isEmpty, transitions.count == blocks.count - 1 else {
       throw TorchError("not a DenseNet of dense blocks and transitions")
     }
-    self.stem = stem
     self.blocks = blocks
     self.transitions = transitions
     self.finalNorm = finalNorm

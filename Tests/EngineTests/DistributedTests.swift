@@ -26,10 +26,7 @@ import Testing
   /// Two ranks, each on half of every batch, end with the weights one process reaches on the whole
   /// batch: the Reducer averages the gradients during backward.
   @Test func twoRanksOnHalfBatchesMatchOneProcessOnWholeBatches() throws {
-    func model() throws -> Sequential {
-      Torch.seed(3)
-      return Sequential(try Linear(4, 8), ReLU(), try Linear(8, 3))
-    }
+    func model() throws -> Sequential { try seededClassifier(seed: 3, hidden: 8) }
     Torch.seed(11)
     let inputs = try Tensor.randn([8, 4])
     let targets = try Tensor([Int64(0), 1, 2, 0, 1, 2, 2, 1])
@@ -87,10 +84,7 @@ import Testing
   /// A group of one is a group: collectives return what they were given, and the reducer averages
   /// over one rank, so training equals training without a group exactly.
   @Test func aGroupOfOneTrainsAsNoGroup() throws {
-    func model() throws -> Sequential {
-      Torch.seed(5)
-      return Sequential(try Linear(4, 6), ReLU(), try Linear(6, 3))
-    }
+    func model() throws -> Sequential { try seededClassifier(seed: 5, hidden: 6) }
     Torch.seed(12)
     let inputs = try Tensor.randn([6, 4])
     let targets = try Tensor([Int64(0), 1, 2, 2, 1, 0])
@@ -159,4 +153,11 @@ import Testing
     let missing = #expect(throws: DistributedError.self) { try choose(.nccl, gpus: 2, nccl: "no library") }
     #expect(missing?.description.contains("no library") == true)
   }
+}
+
+/// The small classifier the training tests start from: 4 inputs, `hidden` units, 3 classes, the same
+/// weights for the same seed.
+func seededClassifier(seed: UInt64, hidden: Int) throws -> Sequential {
+  Torch.seed(seed)
+  return Sequential(try Linear(4, hidden), ReLU(), try Linear(hidden, 3))
 }
