@@ -56,33 +56,22 @@ class CachingCPUAllocator final : public c10::Allocator {
   }
 
   void enable(size_t limit) {
-    std::vector<void *> released;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
+    update([&] {
       enabled_ = true;
       limit_ = limit;
-      if (cached_bytes_ > limit_) released = drain();
-    }
-    for (void *base : released) std::free(base);
+      return cached_bytes_ > limit_ ? drain() : std::vector<void *>();
+    });
   }
 
   void disable() {
-    std::vector<void *> released;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
+    update([&] {
       enabled_ = false;
-      released = drain();
-    }
-    for (void *base : released) std::free(base);
+      return drain();
+    });
   }
 
   void release_cached() {
-    std::vector<void *> released;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      released = drain();
-    }
-    for (void *base : released) std::free(base);
+    update([&] { return drain(); });
   }
 
   void statistics(int64_t *cached_bytes, int64_t *reused, int64_t *fresh) {
@@ -139,7 +128,18 @@ class CachingCPUAllocator final : public c10::Allocator {
     return true;
   }
 
-  // Empties the lists under the lock; the caller frees the blocks after unlocking.
+  // Runs `change` under the lock and frees the blocks it drained after unlocking.
+  template <typename Change>
+  void update(Change change) {
+    std::vector<void *> released;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      released = change();
+    }
+    for (void *base : released) std::free(base);
+  }
+
+  // Empties the lists (under the lock): the blocks to free.
   std::vector<void *> drain() {
     std::vector<void *> released;
     for (auto &[size, blocks] : free_blocks_) released.insert(released.end(), blocks.begin(), blocks.end());
