@@ -9,9 +9,10 @@ import Engine
 /// A snapshot: it keeps the weights of the moment it was made, so prepare again after training or
 /// loading changes them. No gradients flow through it: Grad-CAM and training use the model itself.
 /// ResNets and DenseNets. A DenseNet's layers normalise before they convolve (BatchNorm, ReLU,
-/// convolution), so only each layer's second BatchNorm folds (into the 1x1 convolution before it,
-/// with its ReLU fused); the others stay BatchNorms of the running statistics, and every convolution
-/// gets its weight in oneDNN's layout. In bfloat16 (what autocast gives) the convolutions run in
+/// convolution): each layer's second BatchNorm folds into the 1x1 convolution before it (its ReLU
+/// fused), and the first, with its ReLU, becomes a per-channel threshold in front of that convolution,
+/// which takes the BatchNorm's scale and shift (`PreactivatedConvolution`); every convolution gets
+/// its weight in oneDNN's layout. In bfloat16 (what autocast gives) the convolutions run in
 /// bfloat16 and the classifier in float32; inputs of any floating type are converted on the way in.
 public final class PreparedClassifier: @unchecked Sendable {
   // @unchecked: nothing is written after init; libtorch reads the tensors from any thread.
@@ -176,27 +177,33 @@ private struct PreparedBlock {
   }
 }
 
-/// A DenseNet's features after the stem's max-pooling, prepared: in each layer the second BatchNorm
-/// folded into the 1x1 convolution before it with its ReLU fused, the first kept as a BatchNorm of
-/// the running statistics (a copy) followed by ReLU, and every convolution's weight in oneDNN's
-/// layout; transitions and the final BatchNorm likewise. (The stem is the classifier's `stem`.)
+/// A DenseNet's features after the stem's max-pooling, prepared. Each layer's BatchNorm, ReLU and 1x1
+/// convolution, with the second BatchNorm, become a per-channel threshold (one elementwise maximum)
+/// and one convolution with its ReLU fused (`PreactivatedConvolution`); the 3x3 convolutions get
+/// their weights in oneDNN's layout. Each block writes its layers' outputs into one tensor of all its
+/// channels, so a layer reads the channels before it as a slice instead of concatenating them anew
+/// (quadratic copying). A transition thresholds, average-pools, then convolves (the pooling and the
+/// 1x1 convolution commute, and pooling first convolves a quarter of the positions). The final
+/// BatchNorm is a copy. (The stem is the classifier's `stem`.)
 private struct PreparedDenseFeatures {
   let blocks: [[PreparedDenseLayer]]
   /// Between consecutive blocks: BatchNorm, ReLU, 1x1 convolution, 2x2 average pooling.
-  let transitions: [(norm: FrozenBatchNorm, convolution: FoldedConvolution)]
+  let transitions: [PreactivatedConvolution]
   let finalNorm: FrozenBatchNorm
 
   init(_ model: DenseNet, dtype: DType, fusing: Bool) throws {
     var blocks: [[PreparedDenseLayer]] = []
-    var transitions: [(norm: FrozenBatchNorm, convolution: FoldedConvolution)] = []
+    var transitions: [PreactivatedConvolution] = []
     var finalNorm: FrozenBatchNorm?
     for (name, module) in model.features.namedLayers {
       switch module {
       case let block as DenseBlock:
         blocks.append(try block.layers.map { try PreparedDenseLayer($0.module, dtype: dtype, fusing: fusing) })
       case let transition as Transition:
-        transitions.append(
-          (try FrozenBatchNorm(transition.norm), try FoldedConvolution(transition.conv, dtype: dtype, fusing: fusing)))
+        guard transition.pool.kernelSize == 2, transition.pool.stride == 2, transition.pool.padding == 0 else {
+          throw TorchError("a DenseNet transition that does not pool 2x2")
+        }
+        transitions.append(try PreactivatedConvolution(transition.norm, transition.conv, dtype: dtype, fusing: fusing))
       case let norm as BatchNorm2d where name != "norm0":
         finalNorm = try FrozenBatchNorm(norm)
       default:
@@ -215,57 +222,53 @@ private struct PreparedDenseFeatures {
   func callAsFunction(_ input: Tensor) throws -> Tensor {
     var x = input
     for (index, block) in blocks.enumerated() {
-      var outputs = [x]
-      for layer in block { outputs.append(try layer(Tensor.cat(outputs, dim: 1))) }
-      x = try Tensor.cat(outputs, dim: 1)
+      x = try Self.run(block, on: x)
       if index < transitions.count {
-        let (norm, convolution) = transitions[index]
-        x = try Functional.avgPool2d(convolution(norm(x, relu: true)), kernelSize: (2, 2), stride: (2, 2))
+        let transition = transitions[index]
+        x = try transition.convolution(
+          Functional.avgPool2d(transition.activated(x), kernelSize: (2, 2), stride: (2, 2)))
       }
     }
     return try finalNorm(x, relu: false)
   }
+
+  /// A dense block: the input and every layer's output side by side in one tensor, in the input's
+  /// memory layout, each layer reading the channels filled so far.
+  private static func run(_ block: [PreparedDenseLayer], on input: Tensor) throws -> Tensor {
+    let (batch, height, width) = (input.shape[0], input.shape[2], input.shape[3])
+    let channels = block.reduce(input.shape[1]) { $0 + $1.outputChannels }
+    let features =
+      input.isContiguous(.channelsLast) && !input.isContiguous()
+      ? try Tensor.empty([batch, height, width, channels], dtype: input.dtype, device: input.device)
+        .permuted([0, 3, 1, 2])
+      : try Tensor.empty([batch, channels, height, width], dtype: input.dtype, device: input.device)
+    var filled = input.shape[1]
+    try features.slice(dim: 1, 0..<filled).copy_(input)
+    for layer in block {
+      let output = try layer(features.slice(dim: 1, 0..<filled))
+      try features.slice(dim: 1, filled..<filled + layer.outputChannels).copy_(output)
+      filled += layer.outputChannels
+    }
+    return features
+  }
 }
 
-/// One dense layer: BatchNorm and ReLU, the 1x1 convolution with the second BatchNorm folded and its
+/// One dense layer: BatchNorm, ReLU and the 1x1 convolution with the second BatchNorm folded and its
 /// ReLU fused, then the 3x3 convolution.
 private struct PreparedDenseLayer {
-  let norm: FrozenBatchNorm
-  let bottleneck: FoldedConvolution
+  let bottleneck: PreactivatedConvolution
   let convolution: FoldedConvolution
+  /// The channels it adds to its block (the growth rate).
+  let outputChannels: Int
 
   init(_ layer: DenseLayer, dtype: DType, fusing: Bool) throws {
-    norm = try FrozenBatchNorm(layer.norm1)
-    bottleneck = try FoldedConvolution(layer.conv1, layer.norm2, dtype: dtype, fusing: fusing)
+    bottleneck = try PreactivatedConvolution(
+      layer.norm1, layer.conv1, following: layer.norm2, dtype: dtype, fusing: fusing)
     convolution = try FoldedConvolution(layer.conv2, dtype: dtype, fusing: fusing)
+    outputChannels = layer.conv2.weight.shape[0]
   }
 
   func callAsFunction(_ input: Tensor) throws -> Tensor {
-    try convolution(bottleneck(norm(input, relu: true), relu: true))
-  }
-}
-
-/// A BatchNorm in eval mode with copies of its statistics and affine parameters, so that the
-/// prepared model stays a snapshot.
-private struct FrozenBatchNorm {
-  let weight: Tensor
-  let bias: Tensor
-  let runningMean: Tensor
-  let runningVariance: Tensor
-  let epsilon: Double
-
-  init(_ norm: BatchNorm2d) throws {
-    (weight, bias, runningMean, runningVariance) = try noGrad {
-      (try norm.weight.clone(), try norm.bias.clone(), try norm.runningMean.clone(), try norm.runningVar.clone())
-    }
-    epsilon = norm.epsilon
-  }
-
-  func callAsFunction(_ input: Tensor, relu: Bool) throws -> Tensor {
-    let output = try Functional.batchNorm(
-      input, runningMean: runningMean, runningVariance: runningVariance, weight: weight, bias: bias, training: false,
-      epsilon: epsilon)
-    if relu { try output.relu_() }
-    return output
+    try convolution(bottleneck(input, relu: true))
   }
 }

@@ -108,6 +108,22 @@ import Testing
     #expect(try Self.largestDifference(try noGrad { try model(input) }, before) > 1e-2)
   }
 
+  /// A DenseNet whose BatchNorms have some negative scales (those layers keep BatchNorm and ReLU
+  /// before their 1x1 convolution, the others fold it) gives the model's outputs too.
+  @Test func aDenseNetWithNegativeScalesGivesTheModelsOutputs() throws {
+    let model = try modelWithTrainedLookingNorms(.densenet121, channels: 1)
+    let norms = model.namedModules().compactMap { $0.module as? BatchNorm2d }
+    try noGrad {
+      for norm in norms.enumerated().filter({ $0.offset % 3 == 0 }).map(\.element) {
+        try norm.weight.slice(dim: 0, 0..<1).mul_(-1)
+      }
+    }
+    let prepared = try #require(try PreparedClassifier.prepare(model))
+    let input = try Tensor.randn([2, 1, 64, 64])
+    let expected = try noGrad { try model(input) }
+    #expect(try Self.largestDifference(prepared(input), expected) < 1e-3)
+  }
+
   @Test func onlyAResNetsLastStageHasClosedFormMaps() throws {
     let resnet = try #require(try PreparedClassifier.prepare(modelWithTrainedLookingNorms(.resnet18, channels: 1)))
     let densenet = try #require(try PreparedClassifier.prepare(modelWithTrainedLookingNorms(.densenet121, channels: 1)))

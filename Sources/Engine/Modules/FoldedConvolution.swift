@@ -59,7 +59,8 @@ public struct FoldedConvolution: @unchecked Sendable {
     try self.init(convolution, weight: weight, bias: bias, dtype: dtype, fusing: fusing)
   }
 
-  private init(_ convolution: Conv2d, weight: Tensor, bias: Tensor, dtype: DType, fusing: Bool) throws {
+  /// `convolution`'s geometry with `weight` and `bias` of its own (already folded, in `dtype`).
+  init(_ convolution: Conv2d, weight: Tensor, bias: Tensor, dtype: DType, fusing: Bool) throws {
     stride = convolution.stride
     padding = convolution.padding
     dilation = convolution.dilation
