@@ -4,8 +4,10 @@ import TestSupport
 import Testing
 
 /// The fast greyscale PNG path (libdeflate, its own unfilter) against libpng, file by file: it must
-/// decode what it claims with libpng's very pixels, and leave every other file to libpng.
-@Suite struct FastPNGTests {
+/// decode what it claims with libpng's very pixels, and leave every other file to libpng. With the
+/// vector unfilter (32 Paeth rows at once, AVX2) and without it: serialized, since that is a setting
+/// of the whole process.
+@Suite(.serialized) struct FastPNGTests {
   struct Decoded: Equatable, CustomStringConvertible {
     var width: UInt32, height: UInt32, bitDepth: Int32, sourceChannels: Int32, pixels: [UInt8]
     // Short, so that a failure names the difference instead of printing every pixel.
@@ -57,9 +59,21 @@ import Testing
       pixels: bytes)
   }
 
-  @Test func everyKindItTakesGivesLibpngsPixelsAndTheRestGoesToLibpng() throws {
+  /// Runs `body` with the vector unfilter on or off, then restores the setting.
+  static func withVectorUnfilter<T>(_ enabled: Bool, _ body: () throws -> T) rethrows -> T {
+    let previous = cio_set_vector_unfilter(enabled ? 1 : 0)
+    defer { cio_set_vector_unfilter(previous) }
+    return try body()
+  }
+
+  @Test(arguments: [true, false])
+  func everyKindItTakesGivesLibpngsPixelsAndTheRestGoesToLibpng(vectorUnfilter: Bool) throws {
+    try Self.withVectorUnfilter(vectorUnfilter) { try everyKindItTakesGivesLibpngsPixels() }
+  }
+
+  func everyKindItTakesGivesLibpngsPixels() throws {
     let fixtures = PNGFixtures.all()
-    #expect(fixtures.count == 94)
+    #expect(fixtures.count == 130)
     var taken = 0
     for (name, data) in fixtures {
       let reference = Self.libpng(data)
@@ -94,7 +108,12 @@ import Testing
   }
 
   /// Every PNG of the validation split: the fast path takes each one, with libpng's pixels.
-  @Test(SharedData.required) func theRealXRaysDecodeAsLibpngDecodesThem() throws {
+  @Test(SharedData.required, arguments: [true, false])
+  func theRealXRaysDecodeAsLibpngDecodesThem(vectorUnfilter: Bool) throws {
+    try Self.withVectorUnfilter(vectorUnfilter) { try realXRaysDecodeAsLibpngDecodesThem() }
+  }
+
+  func realXRaysDecodeAsLibpngDecodesThem() throws {
     let split = SharedData.path("covid-radiography/val.txt")
     let images = SharedData.path("covid-radiography/images")
     let names = try String(contentsOfFile: split, encoding: .utf8).split(separator: "\n").compactMap {

@@ -2,7 +2,7 @@ import Foundation
 import Randomness
 
 /// Small PNGs of every kind the fast greyscale decoder takes (grey and grey + alpha, 8 and 16 bits,
-/// each row filter, runs of four Paeth rows, widths 1 to 64, several IDAT chunks, tRNS) and of kinds it
+/// each row filter, runs of four and of 32 Paeth rows, widths 1 to 100, several IDAT chunks, tRNS) and of kinds it
 /// must hand to libpng (interlaced, palette, RGB, 4-bit grey, a bad CRC, data after the image stream,
 /// a short stream, an unknown filter), written here rather than kept in the repository. The image
 /// stream is zlib with stored (uncompressed) deflate blocks, so no compressor is needed: the filters,
@@ -16,7 +16,7 @@ enum PNGFixtures {
     for (colourType, channels) in [(0, 1), (4, 2)] {
       for bitDepth in [8, 16] {
         let pixelBytes = channels * bitDepth / 8
-        for (width, height) in [(1, 5), (2, 4), (3, 9), (4, 8), (5, 7), (17, 13), (64, 33)] {
+        for (width, height) in [(1, 5), (2, 4), (3, 9), (4, 8), (5, 7), (17, 13), (64, 33), (5, 40), (31, 64), (100, 35)] {
           let rows = samples(width: width, height: height, bitDepth: bitDepth, channels: channels, &random)
           for pattern in ["each", "paeth", "mixed"] {
             let filters: [UInt8] =
