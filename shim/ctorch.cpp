@@ -551,6 +551,10 @@ const c10::OperatorHandle *pointwise_binary() {
   static const c10::OperatorHandle *op = mkldnn_op("mkldnn::_convolution_pointwise", "binary");
   return op;
 }
+const c10::OperatorHandle *pointwise_binary_in_place() {
+  static const c10::OperatorHandle *op = mkldnn_op("mkldnn::_convolution_pointwise_", "binary");
+  return op;
+}
 const c10::OperatorHandle *reorder_weight() {
   static const c10::OperatorHandle *op = mkldnn_op("mkldnn::_reorder_convolution_weight", "");
   return op;
@@ -593,6 +597,21 @@ int ct_conv2d_fused_add_relu(ct_tensor *out, ct_tensor input, ct_tensor residual
                              const int64_t *dilation, int64_t groups) {
   PROTECT(*out = wrap(call(pointwise_binary(),
                            {T(input), T(residual), T(weight), optional_ivalue(bias), pair(padding),
+                            pair(stride), pair(dilation), groups, std::string("add"),
+                            c10::IValue(), c10::IValue(std::string("relu")),
+                            c10::List<std::optional<at::Scalar>>(), c10::IValue()})))
+}
+
+int ct_fused_convolution_in_place_available(void) {
+  static const bool available = ct_fused_convolution_available() && pointwise_binary_in_place();
+  return available ? 1 : 0;
+}
+
+int ct_conv2d_fused_add_relu_into(ct_tensor *out, ct_tensor residual, ct_tensor input, ct_tensor weight,
+                                  ct_tensor bias, const int64_t *stride, const int64_t *padding,
+                                  const int64_t *dilation, int64_t groups) {
+  PROTECT(*out = wrap(call(pointwise_binary_in_place(),
+                           {T(residual), T(input), T(weight), optional_ivalue(bias), pair(padding),
                             pair(stride), pair(dilation), groups, std::string("add"),
                             c10::IValue(), c10::IValue(std::string("relu")),
                             c10::List<std::optional<at::Scalar>>(), c10::IValue()})))

@@ -323,6 +323,13 @@ int ct_conv2d_fused(ct_tensor *out, ct_tensor input, ct_tensor weight, ct_tensor
 int ct_conv2d_fused_add_relu(ct_tensor *out, ct_tensor input, ct_tensor residual, ct_tensor weight,
                              ct_tensor bias, const int64_t *stride, const int64_t *padding,
                              const int64_t *dilation, int64_t groups);
+/// Whether ct_conv2d_fused_add_relu_into is there (1) or not (0).
+int ct_fused_convolution_in_place_available(void);
+/// The same, written into `residual` (oneDNN's sum post-op: the convolution accumulates onto it) and
+/// returned as `out`, a second handle on residual's storage; residual's values are gone.
+int ct_conv2d_fused_add_relu_into(ct_tensor *out, ct_tensor residual, ct_tensor input, ct_tensor weight,
+                                  ct_tensor bias, const int64_t *stride, const int64_t *padding,
+                                  const int64_t *dilation, int64_t groups);
 
 // MARK: Serialization
 

@@ -169,11 +169,13 @@ private struct PreparedBlock {
     }
   }
 
+  /// The block's output. `input` is consumed: where it is the shortcut, the last convolution may
+  /// write its result into it (the prepared model's own activations, read by nothing after).
   func callAsFunction(_ input: Tensor) throws -> Tensor {
     let residual = try shortcut?(input) ?? input
     var x = input
     for convolution in convolutions.dropLast() { x = try convolution(x, relu: true) }
-    return try convolutions.last!.addingResidualThenReLU(x, residual: residual)
+    return try convolutions.last!.addingResidualThenReLU(x, into: residual)
   }
 }
 

@@ -70,6 +70,13 @@ import Testing
       #expect(try Self.largestDifference(rectified, try expected.relu()) < 1e-5)
       let block = try folded.addingResidualThenReLU(input, residual: residual)
       #expect(try Self.largestDifference(block, try (expected + residual).relu()) < 1e-5)
+      // In place: the same values, written into the residual (where fused and available).
+      let accumulator = try residual.clone()
+      let inPlace = try folded.addingResidualThenReLU(input, into: accumulator)
+      #expect(try Self.largestDifference(inPlace, try (expected + residual).relu()) < 1e-5)
+      if fusing && FoldedConvolution.inPlaceAdditionIsAvailable {
+        #expect(try Self.largestDifference(accumulator, inPlace) == 0)
+      }
     }
   }
 
