@@ -202,6 +202,11 @@ int ct_from_blob(ct_tensor *out, const void *data, const int64_t *shape, int ndi
                                     at::TensorOptions().dtype(scalar_type(dtype)))
                           .clone()))
 }
+int ct_from_blob_owned(ct_tensor *out, void *data, const int64_t *shape, int ndim, int dtype, void *owner,
+                       void (*release)(void *owner)) {
+  PROTECT(*out = wrap(at::from_blob(data, dims(shape, ndim), [owner, release](void *) { release(owner); },
+                                    at::TensorOptions().dtype(scalar_type(dtype)))))
+}
 int ct_empty(ct_tensor *out, const int64_t *shape, int ndim, int dtype, int device_type,
              int device_index) {
   PROTECT(*out = wrap(at::empty(dims(shape, ndim), options(dtype, device_type, device_index))))

@@ -113,6 +113,10 @@ int ct_is_leaf(ct_tensor t);
 /// Copies host memory laid out contiguously as `shape` with element type `dtype` (as many bytes as
 /// the shape and type make) into a new CPU tensor.
 int ct_from_blob(ct_tensor *out, const void *data, const int64_t *shape, int ndim, int dtype);
+/// A tensor over `data` itself, no copy; `release(owner)` runs once when its storage is freed (after
+/// a failure the tensor was never made and release is not called: the caller releases).
+int ct_from_blob_owned(ct_tensor *out, void *data, const int64_t *shape, int ndim, int dtype, void *owner,
+                       void (*release)(void *owner));
 int ct_empty(ct_tensor *out, const int64_t *shape, int ndim, int dtype, int device_type,
              int device_index);
 int ct_full(ct_tensor *out, const int64_t *shape, int ndim, double value, int dtype, int device_type,

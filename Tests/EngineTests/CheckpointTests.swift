@@ -54,6 +54,29 @@ import Testing
     #expect(metadata["k"] == "v")
   }
 
+  /// Read tensors are the mapped file's bytes: they outlive the read, stay valid after the file is
+  /// replaced (an atomic write renames a new file over it), and writing to one changes neither the
+  /// file nor another read of it.
+  @Test func readTensorsAreThePrivateMappingOfTheFile() throws {
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let path = folder + "/model.safetensors"
+    try Safetensors.write(["w": try Tensor([1, 2, 3, 4] as [Float], shape: [2, 2])], to: path)
+    let first = try Safetensors.read(from: path).tensors["w"]!
+    try first.mul_(10)
+    #expect(try first.toArray(Float.self) == [10, 20, 30, 40])
+    let second = try Safetensors.read(from: path).tensors["w"]!
+    #expect(try second.toArray(Float.self) == [1, 2, 3, 4])
+    try Safetensors.write(["w": try Tensor([5, 6, 7, 8] as [Float], shape: [2, 2])], to: path)
+    #expect(try second.toArray(Float.self) == [1, 2, 3, 4])
+    #expect(try Safetensors.read(from: path).tensors["w"]!.toArray(Float.self) == [5, 6, 7, 8])
+    // A model loads its own copy: changing the read tensor afterwards leaves the model alone.
+    let linear = try Linear(2, 2, bias: false)
+    try linear.loadStateDict(["weight": second])
+    try second.mul_(0)
+    #expect(try linear.weight.toArray(Float.self) == [1, 2, 3, 4])
+  }
+
   @Test func aDamagedFileIsRefusedAndThePreviousOneKept() throws {
     let folder = try temporaryFolder()
     defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -51,32 +51,30 @@ public enum Safetensors {
   }
 
   /// Reads the tensors of a safetensors file whose names `including` accepts (every one by default),
-  /// checking the header against the file's size. The file is memory-mapped: a tensor left out is
-  /// never read from disk. With `verifying`, a file that carries a content hash (`contentHashKey`;
-  /// OrthoCXR writes one) must match it, or it is refused as damaged.
+  /// checking the header against the file's size. The file is memory-mapped (`MappedFile`) and the
+  /// tensors are its bytes, not copies: a tensor left out is never read from disk, and loading one
+  /// into a model is its only copy. Writing to a returned tensor copies the pages written, never the
+  /// file. With `verifying`, a file that carries a content hash (`contentHashKey`; OrthoCXR writes
+  /// one) must match it, or it is refused as damaged.
   public static func read(
     from path: String, verifying: Bool = false, including: (String) -> Bool = { _ in true }
   ) throws -> (
     tensors: [String: Tensor], metadata: [String: String]
   ) {
-    let data: Data
-    do {
-      data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-    } catch {
-      throw CheckpointError(path: path, reason: "cannot be read (\(error.localizedDescription))")
-    }
+    let file = try MappedFile(path: path)
+    let data = file.bytes
     guard data.count >= 8 else { throw CheckpointError(path: path, reason: "is too short to be safetensors") }
     let headerSize = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
     guard headerSize > 0, headerSize <= maximumHeaderSize, 8 + headerSize <= data.count else {
       throw CheckpointError(path: path, reason: "has a header length (\(headerSize)) that does not fit the file")
     }
     guard
-      let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerSize))) as? [String: Any]
+      let header = try? JSONSerialization.jsonObject(with: Data(data[8..<(8 + headerSize)])) as? [String: Any]
     else { throw CheckpointError(path: path, reason: "has a header that is not a JSON object") }
     let dataStart = 8 + headerSize
     if verifying, let metadata = header["__metadata__"] as? [String: String], let expected = metadata[contentHashKey] {
       var digest = SHA256()
-      data[dataStart...].withUnsafeBytes { digest.update(UnsafeRawBufferPointer($0)) }
+      digest.update(UnsafeRawBufferPointer(rebasing: data[dataStart...]))
       let found = digest.finalize().hex
       guard found == expected else {
         throw CheckpointError(
@@ -108,9 +106,7 @@ public enum Safetensors {
           path: path, reason: "\(name) (\(dtypeName) \(shape)) has byte range \(begin)..<\(end) that does not fit")
       }
       guard including(name) else { continue }
-      tensors[name] = try data[(dataStart + begin)..<(dataStart + end)].withUnsafeBytes {
-        try Tensor.fromBytes($0, shape: shape, dtype: dtype)
-      }
+      tensors[name] = try file.tensor(at: (dataStart + begin)..<(dataStart + end), shape: shape, dtype: dtype)
     }
     return (tensors, metadata)
   }
