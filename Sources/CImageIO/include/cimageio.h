@@ -43,8 +43,9 @@ int cio_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, cio_im
 /// with `image` filled, or 0, having decoded nothing, for any other file and anything it finds
 /// wrong; cio_decode_png then hands the file to libpng.
 int cio_decode_grey_png_directly(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image);
-/// Whether the fast path unfilters runs of 32 Paeth rows with AVX2 where the processor has it (on
-/// by default); returns the previous setting. For the tests, which compare both ways with libpng.
+/// Whether the fast path unfilters runs of 4 to 32 Paeth rows together with AVX2 where the processor
+/// has it (on by default); returns the previous setting. For the tests, which compare both ways with
+/// libpng.
 int cio_set_vector_unfilter(int enabled);
 int cio_decode_png_with_libpng(const uint8_t *data, size_t size, uint64_t max_pixels, cio_image *image,
                                char *error, size_t error_size);
