@@ -597,14 +597,24 @@ int ct_conv2d_fused(ct_tensor *out, ct_tensor input, ct_tensor weight, ct_tensor
                                          c10::List<std::optional<at::Scalar>>(), c10::IValue()})))
 }
 
+namespace {
+// relu(conv(input) + residual) through one of mkldnn::_convolution_pointwise's binary forms, whose
+// first two arguments are the input and the residual (out of place) or the residual and the input
+// (in place: the result is written into the residual).
+at::Tensor conv_add_relu(const c10::OperatorHandle *op, const at::Tensor &first, const at::Tensor &second,
+                         ct_tensor weight, ct_tensor bias, const int64_t *stride, const int64_t *padding,
+                         const int64_t *dilation, int64_t groups) {
+  return call(op, {first, second, T(weight), optional_ivalue(bias), pair(padding), pair(stride), pair(dilation),
+                   groups, std::string("add"), c10::IValue(), c10::IValue(std::string("relu")),
+                   c10::List<std::optional<at::Scalar>>(), c10::IValue()});
+}
+}  // namespace
+
 int ct_conv2d_fused_add_relu(ct_tensor *out, ct_tensor input, ct_tensor residual, ct_tensor weight,
                              ct_tensor bias, const int64_t *stride, const int64_t *padding,
                              const int64_t *dilation, int64_t groups) {
-  PROTECT(*out = wrap(call(pointwise_binary(),
-                           {T(input), T(residual), T(weight), optional_ivalue(bias), pair(padding),
-                            pair(stride), pair(dilation), groups, std::string("add"),
-                            c10::IValue(), c10::IValue(std::string("relu")),
-                            c10::List<std::optional<at::Scalar>>(), c10::IValue()})))
+  PROTECT(*out = wrap(conv_add_relu(pointwise_binary(), T(input), T(residual), weight, bias, stride, padding,
+                                    dilation, groups)))
 }
 
 int ct_fused_convolution_in_place_available(void) {
@@ -615,11 +625,8 @@ int ct_fused_convolution_in_place_available(void) {
 int ct_conv2d_fused_add_relu_into(ct_tensor *out, ct_tensor residual, ct_tensor input, ct_tensor weight,
                                   ct_tensor bias, const int64_t *stride, const int64_t *padding,
                                   const int64_t *dilation, int64_t groups) {
-  PROTECT(*out = wrap(call(pointwise_binary_in_place(),
-                           {T(residual), T(input), T(weight), optional_ivalue(bias), pair(padding),
-                            pair(stride), pair(dilation), groups, std::string("add"),
-                            c10::IValue(), c10::IValue(std::string("relu")),
-                            c10::List<std::optional<at::Scalar>>(), c10::IValue()})))
+  PROTECT(*out = wrap(conv_add_relu(pointwise_binary_in_place(), T(residual), T(input), weight, bias, stride,
+                                    padding, dilation, groups)))
 }
 
 int ct_linear(ct_tensor *out, ct_tensor input, ct_tensor weight, ct_tensor bias) {
