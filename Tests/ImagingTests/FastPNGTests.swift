@@ -44,11 +44,16 @@ import Testing
     let status = data.withUnsafeBytes {
       cio_decode_png_with_libpng($0.bindMemory(to: UInt8.self).baseAddress, $0.count, 0, &image, &message, 256)
     }
-    guard status == 0 else { return .failure(ImageFailure(message: String(cString: message))) }
+    guard status == 0 else { return .failure(ImageFailure(message: Self.text(message))) }
     return .success(take(&image))
   }
 
   struct ImageFailure: Error, Equatable { var message: String }
+
+  /// A C message buffer's text, up to its terminating zero.
+  static func text(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
 
   static func take(_ image: inout cio_image) -> Decoded {
     let count = Int(image.width) * Int(image.height) * Int(image.bit_depth / 8)
@@ -99,7 +104,7 @@ import Testing
         cio_decode_png($0.bindMemory(to: UInt8.self).baseAddress, $0.count, 0, &image, &message, 256)
       }
       let viaPublic: Result<Decoded, ImageFailure> =
-        status == 0 ? .success(Self.take(&image)) : .failure(ImageFailure(message: String(cString: message)))
+        status == 0 ? .success(Self.take(&image)) : .failure(ImageFailure(message: Self.text(message)))
       #expect(viaPublic == Self.libpng(data), "\(name)")
       if ["fallback-bad-crc.png", "fallback-short-stream.png", "fallback-bad-filter.png"].contains(name) {
         #expect(status != 0, "\(name) is refused")
