@@ -70,6 +70,13 @@ import Testing
     try Safetensors.write(["w": try Tensor([5, 6, 7, 8] as [Float], shape: [2, 2])], to: path)
     #expect(try second.toArray(Float.self) == [1, 2, 3, 4])
     #expect(try Safetensors.read(from: path).tensors["w"]!.toArray(Float.self) == [5, 6, 7, 8])
+    // A folder is refused by name, not mapped.
+    #expect(throws: CheckpointError.self) { try Safetensors.read(from: folder) }
+    do {
+      _ = try Safetensors.read(from: folder)
+    } catch let error as CheckpointError {
+      #expect(error.description.contains("not a regular file"))
+    }
     // A model loads its own copy: changing the read tensor afterwards leaves the model alone.
     let linear = try Linear(2, 2, bias: false)
     try linear.loadStateDict(["weight": second])

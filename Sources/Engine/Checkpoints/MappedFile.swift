@@ -20,6 +20,9 @@ public final class MappedFile: @unchecked Sendable {
     guard fstat(descriptor, &status) == 0 else {
       throw CheckpointError(path: path, reason: "cannot be read (\(String(cString: strerror(errno))))")
     }
+    guard status.st_mode & S_IFMT == S_IFREG else {
+      throw CheckpointError(path: path, reason: "is not a regular file")
+    }
     let size = Int(status.st_size)
     guard size > 0 else {
       bytes = UnsafeRawBufferPointer(start: nil, count: 0)
