@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Imaging
 
 @main
 struct OrthoCXR: AsyncParsableCommand {
@@ -10,6 +11,7 @@ struct OrthoCXR: AsyncParsableCommand {
       OrthoCXR runs on libtorch \(Torch.version) (CPU here; CUDA where a GPU and libtorch_cuda exist).
       Run `orthocxr help <subcommand>` for the options of each subcommand.
       """,
+    version: "\(Software.nameAndVersion), libtorch \(Torch.version)",
     subcommands: [
       DemoCommand.self, TrainCommand.self, EvaluateCommand.self, CalibrateCommand.self, ExplainCommand.self,
       PredictCommand.self, CompareCommand.self, ReportCommand.self,

@@ -39,6 +39,13 @@ struct Orthocxr {
 }
 
 @Suite struct CommandLineErrorTests {
+  /// `--version` names the program's version and libtorch's, and succeeds.
+  @Test func versionNamesTheProgramAndLibtorch() throws {
+    let result = try Orthocxr.run(["--version"])
+    #expect(result.status == 0)
+    #expect(result.output.hasPrefix("OrthoCXR ") && result.output.contains(", libtorch 2."))
+  }
+
   @Test func anUnknownOptionFailsAndNamesIt() throws {
     let result = try Orthocxr.run(["train", "--train", "x.txt", "--output", "y", "--epoch", "3"])
     #expect(result.status != 0)

@@ -12,11 +12,14 @@ import Testing
 @testable import Serving
 @testable import Training
 
-/// A calibrated ResNet-18 trained for one epoch at 32 px on synthetic X-rays, made once for the suite.
+/// A calibrated ResNet-18 trained for one epoch at 32 px on synthetic X-rays, made once for the suite
+/// and removed when the test process exits (its run folder holds 300 MB of checkpoints, which every
+/// test run had left in the temporary folder).
 enum ServedModel {
   static let folder: String = {
     let folder = NSTemporaryDirectory() + "orthocxr-serving-" + UUID().uuidString
     try! FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: ServedModel.folder) }
     try! SyntheticChestXRay.writeDataset(
       to: folder, counts: [("train", 4), ("val", 2), ("test", 2)], size: 64, seed: 3)
     var settings = ExperimentSettings()
