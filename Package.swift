@@ -50,7 +50,7 @@ let package = Package(
     // The one seeded generator of the project (data pipeline, augmentation, bootstrap).
     .target(name: "Randomness"),
     .target(
-      name: "CImageIO", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("deflate")]),
+      name: "CImageIO", dependencies: ["CResampling"], linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("deflate")]),
     .systemLibrary(name: "CGDCM", pkgConfig: "orthocxr-gdcm"),
     .target(name: "CDicom", dependencies: ["CGDCM"]),
     .target(name: "Imaging", dependencies: ["CImageIO", "CDicom", "Randomness"], swiftSettings: optimizedInDebug),

@@ -178,27 +178,13 @@ int cio_set_vector_unfilter(int enabled) {
 }
 
 #if defined(__x86_64__)
-#include <cpuid.h>
+#include <cresampling.h>
 #include <immintrin.h>
 
-static int cpu_has_avx2(void) {
-  unsigned int eax, ebx, ecx, edx;
-  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
-  int osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;
-  if (!(osxsave && avx)) return 0;
-  // The operating system must save the vector registers (XCR0 bits 1 and 2).
-  unsigned int xcr0_low, xcr0_high;
-  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-  if ((xcr0_low & 6) != 6) return 0;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
-  return (ebx >> 5) & 1;
-}
-
+// CResampling's processor check (CPUID and the operating system's saving of the vector registers),
+// done once.
 static int uses_vector_unfilter(void) {
-  static int has_avx2 = -1;  // -1 until checked; every thread that checks finds the same answer
-  int known = __atomic_load_n(&has_avx2, __ATOMIC_RELAXED);
-  if (known < 0) __atomic_store_n(&has_avx2, known = cpu_has_avx2(), __ATOMIC_RELAXED);
-  return known && __atomic_load_n(&vector_unfilter_enabled, __ATOMIC_RELAXED);
+  return crs_uses_avx2() && __atomic_load_n(&vector_unfilter_enabled, __ATOMIC_RELAXED);
 }
 
 // v[k] byte j becomes v[j] byte k, in each 128-bit half separately (rows 0-15 below, 16-31 above).

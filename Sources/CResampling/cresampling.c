@@ -104,9 +104,10 @@ __attribute__((target("avx2,fma"))) static void affine_avx2(const float *source,
 }
 
 int crs_uses_avx2(void) {
-  static int answer = -1;
-  if (answer < 0) answer = has_avx2();
-  return answer;
+  static int answer = -1;  // -1 until checked; threads that check at once find the same answer
+  int known = __atomic_load_n(&answer, __ATOMIC_RELAXED);
+  if (known < 0) __atomic_store_n(&answer, known = has_avx2(), __ATOMIC_RELAXED);
+  return known;
 }
 #else
 int crs_uses_avx2(void) { return 0; }

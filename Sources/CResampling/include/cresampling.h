@@ -15,7 +15,8 @@ extern "C" {
 void crs_affine_bilinear(const float *source, float *output, int width, int height, float origin_x,
                          float origin_y, float step_x_x, float step_x_y, float step_y_x, float step_y_y);
 
-/// Whether crs_affine_bilinear uses AVX2 gathers on this processor (for benchmarks and tests).
+/// Whether this processor and operating system run AVX2 and FMA code (checked once): where
+/// crs_affine_bilinear uses its gathers, and CImageIO's PNG unfilter its vector lanes.
 int crs_uses_avx2(void);
 
 /// The plain-C path of crs_affine_bilinear, whatever the processor (tests compare the two).

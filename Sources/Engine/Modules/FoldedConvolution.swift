@@ -37,10 +37,9 @@ public struct FoldedConvolution: @unchecked Sendable {
   public init(_ convolution: Conv2d, _ norm: BatchNorm2d, dtype: DType? = nil, fusing: Bool = true) throws {
     let dtype = dtype ?? convolution.weight.dtype
     let (weight, bias) = try noGrad {
-      // In float64, so that folding adds no rounding of its own beyond the final cast.
-      let scale = try norm.weight.to(.float64) * (try (norm.runningVar.to(.float64) + norm.epsilon).rsqrt())
+      let (scale, shift) = try norm.evalAffineInFloat64()
       let weight = try convolution.weight.to(.float64) * (try scale.reshaped([-1, 1, 1, 1]))
-      var bias = try norm.bias.to(.float64) - (try norm.runningMean.to(.float64) * scale)
+      var bias = shift
       if let own = convolution.bias { bias = try bias + (try own.to(.float64) * scale) }
       return (try weight.to(dtype).contiguous(), try bias.to(dtype).contiguous())
     }
@@ -176,6 +175,18 @@ public struct FoldedConvolution: @unchecked Sendable {
     return try Functional.convolutionGeometry(stride: stride, padding: padding, dilation: dilation) {
       stride, padding, dilation in
       try Tensor.make { primitive($0, weight, stride, padding, dilation) }
+    }
+  }
+}
+
+extension BatchNorm2d {
+  /// The BatchNorm in eval mode as a per-channel affine map `x·scale + shift`, with
+  /// `scale = γ / √(σ² + ε)` and `shift = β − μ·scale`: what folding it into a convolution multiplies
+  /// and adds. In float64, so that folding adds no rounding of its own beyond the final cast.
+  func evalAffineInFloat64() throws -> (scale: Tensor, shift: Tensor) {
+    try noGrad {
+      let scale = try weight.to(.float64) * (try (runningVar.to(.float64) + epsilon).rsqrt())
+      return (scale, try bias.to(.float64) - (try runningMean.to(.float64) * scale))
     }
   }
 }

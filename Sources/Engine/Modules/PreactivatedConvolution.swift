@@ -73,17 +73,13 @@ public struct PreactivatedConvolution: @unchecked Sendable {
     guard shape.count == 4, shape[2] == 1, shape[3] == 1, convolution.padding == (0, 0), convolution.groups == 1
     else { return nil }
     let (outputs, inputs) = (shape[0], shape[1])
-    // In float64, as FoldedConvolution folds: no rounding of its own beyond the final cast.
-    let gamma = try norm.weight.to(.float64).toArray(Double.self)
-    let beta = try norm.bias.to(.float64).toArray(Double.self)
-    let mean = try norm.runningMean.to(.float64).toArray(Double.self)
-    let variance = try norm.runningVar.to(.float64).toArray(Double.self)
+    let (normScale, normShift) = try norm.evalAffineInFloat64()
+    let (scales, shifts) = (try normScale.toArray(Double.self), try normShift.toArray(Double.self))
     var scale = [Double](repeating: 0, count: inputs)  // a, or 0 for a constant channel
     var constant = [Double](repeating: 0, count: inputs)  // what passes to the bias: b, or relu(b)
     var threshold = [Double](repeating: 0, count: inputs)
     for channel in 0..<inputs {
-      let a = gamma[channel] / (variance[channel] + norm.epsilon).squareRoot()
-      let b = beta[channel] - mean[channel] * a
+      let (a, b) = (scales[channel], shifts[channel])
       guard a >= 0, a.isFinite, b.isFinite else { return nil }
       if a == 0 || abs(b / a) > unreachableThreshold {
         constant[channel] = max(b, 0)
@@ -101,11 +97,9 @@ public struct PreactivatedConvolution: @unchecked Sendable {
       .reshaped([outputs])
     if let own = convolution.bias { foldedBias = try foldedBias + (try own.to(.float64)) }
     if let following {
-      let outputScale =
-        try following.weight.to(.float64) * (try (following.runningVar.to(.float64) + following.epsilon).rsqrt())
+      let (outputScale, outputShift) = try following.evalAffineInFloat64()
       foldedWeight = try foldedWeight * (try outputScale.reshaped([-1, 1, 1, 1]))
-      foldedBias =
-        try (foldedBias - (try following.runningMean.to(.float64))) * outputScale + (try following.bias.to(.float64))
+      foldedBias = try foldedBias * outputScale + outputShift
     }
     return (
       try foldedWeight.to(dtype).contiguous(), try foldedBias.to(dtype).contiguous(),
